@@ -1,0 +1,13 @@
+// slim — scalar reference kernels: optimizer (forward beside backward). See docs/kernels.md.
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include "slim/backend/common.hpp"
+#include "slim/backend/tags.hpp"
+#include "slim/core/tensor_view.hpp"
+
+namespace slim::backend::detail {
+
+struct scalar_optimizer {};
+
+}  // namespace slim::backend::detail

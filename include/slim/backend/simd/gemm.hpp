@@ -1,0 +1,14 @@
+// slim — xsimd kernels: gemm (forward beside backward). Ops not defined here fall back to Base (scalar).
+// SPDX-License-Identifier: Apache-2.0
+#pragma once
+
+#include <xsimd/xsimd.hpp>
+
+#include "slim/backend/scalar/gemm.hpp"
+
+namespace slim::backend::detail {
+
+template <class Arch, class Base>
+struct simd_gemm : Base {};
+
+}  // namespace slim::backend::detail
