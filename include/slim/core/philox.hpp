@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <bit>
 #include <cmath>
 #include <cstdint>
 
@@ -22,6 +23,12 @@ SLIM_HOST_DEVICE constexpr void philox_mulhilo(std::uint32_t a, std::uint32_t b,
   const std::uint64_t p = static_cast<std::uint64_t>(a) * b;
   hi = static_cast<std::uint32_t>(p >> 32);
   lo = static_cast<std::uint32_t>(p);
+}
+/// The largest float below a finite `x` (std::nextafter(x, -inf), which is not constexpr in C++20).
+constexpr float float_below(float x) noexcept {
+  const std::uint32_t u = std::bit_cast<std::uint32_t>(x);
+  if ((u & 0x7fffffffu) == 0) return -std::bit_cast<float>(1u);  // ±0 -> -denorm_min
+  return std::bit_cast<float>((u & 0x80000000u) ? u + 1 : u - 1);
 }
 }  // namespace detail
 
@@ -77,10 +84,16 @@ class philox_stream {
   }
   /// Uniform in [0, 1).
   constexpr float uniform() noexcept { return uniform01(next_u32()); }
-  /// Uniform in [lo, hi).
-  constexpr float uniform(float lo, float hi) noexcept { return lo + (hi - lo) * uniform(); }
-  /// Uniform integer in [0, n) without modulo bias (Lemire's multiply-shift with rejection); n > 0.
+  /// Uniform in [lo, hi) for finite lo < hi. `lo + (hi - lo) * u` can round up to `hi` (e.g. [1, 2) with
+  /// u = 1 - 2^-24); such a draw is returned as the largest float below `hi`.
+  constexpr float uniform(float lo, float hi) noexcept {
+    const float r = lo + (hi - lo) * uniform();
+    return r < hi ? r : detail::float_below(hi);
+  }
+  /// Uniform integer in [0, n) without modulo bias (Lemire's multiply-shift with rejection).
+  /// n == 0 stands for 2^32: the whole 32-bit range (one word, as next_u32()).
   constexpr std::uint32_t below(std::uint32_t n) noexcept {
+    if (n == 0) return next_u32();
     std::uint64_t m = static_cast<std::uint64_t>(next_u32()) * n;
     auto low = static_cast<std::uint32_t>(m);
     if (low < n) {

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <new>
 #include <type_traits>
@@ -33,6 +34,7 @@ template <>
 struct space_allocator<host_space> {
   static void* allocate(std::size_t bytes) {
     if (bytes == 0) return nullptr;
+    if (bytes > std::numeric_limits<std::size_t>::max() - host_alignment) throw std::bad_alloc();
     const std::size_t rounded = (bytes + host_alignment - 1) / host_alignment * host_alignment;
     void* p = ::operator new(rounded, std::align_val_t{host_alignment});
     return p;
@@ -52,7 +54,10 @@ struct aligned_allocator {
   aligned_allocator() noexcept = default;
   template <class U>
   aligned_allocator(const aligned_allocator<U>&) noexcept {}
-  T* allocate(std::size_t n) { return static_cast<T*>(space_allocator<host_space>::allocate(n * sizeof(T))); }
+  T* allocate(std::size_t n) {
+    if (n > std::numeric_limits<std::size_t>::max() / sizeof(T)) throw std::bad_array_new_length();
+    return static_cast<T*>(space_allocator<host_space>::allocate(n * sizeof(T)));
+  }
   void deallocate(T* p, std::size_t) noexcept { space_allocator<host_space>::deallocate(p); }
   template <class U>
   bool operator==(const aligned_allocator<U>&) const noexcept {
@@ -73,11 +78,9 @@ class tensor {
 
   tensor() = default;
   explicit tensor(shape_type shape) : shape_{shape} {
-    index_t n = 1;
-    for (index_t e : shape_) {
-      if (e < 0) throw error("slim::tensor", "", "negative extent");
-      n *= e;
-    }
+    const index_t n = checked_size(shape_, "slim::tensor", "shape");
+    if (static_cast<std::size_t>(n) > std::numeric_limits<std::size_t>::max() / sizeof(T))
+      throw error("slim::tensor", "shape", "byte size of shape " + detail::shape_string(shape_) + " overflows");
     size_ = n;
     data_ = static_cast<T*>(space_allocator<Space>::allocate(static_cast<std::size_t>(n) * sizeof(T)));
     space_allocator<Space>::zero(data_, static_cast<std::size_t>(n) * sizeof(T));

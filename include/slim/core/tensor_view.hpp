@@ -12,6 +12,7 @@
 #include <array>
 #include <concepts>
 #include <cstddef>
+#include <limits>
 #include <string>
 #include <type_traits>
 
@@ -19,6 +20,16 @@
 #include "slim/core/error.hpp"
 
 namespace slim {
+
+namespace detail {
+/// "(2,3,4)" from an extents or strides array.
+template <std::size_t R>
+std::string shape_string(const std::array<index_t, R>& a) {
+  std::string s = "(";
+  for (std::size_t r = 0; r < R; ++r) s += (r ? "," : "") + std::to_string(a[r]);
+  return s + ")";
+}
+}  // namespace detail
 
 /// Memory the CPU may dereference.
 struct host_space {
@@ -135,29 +146,49 @@ constexpr tensor_view<T, R, S> subview(const tensor_view<T, R, S>& v, std::array
                                        std::array<index_t, R> count) {
   index_t off = 0;
   for (std::size_t r = 0; r < R; ++r) {
-    if (first[r] < 0 || count[r] < 0 || first[r] + count[r] > v.extent(r))
-      throw error("slim::subview", "dimension " + std::to_string(r), "box exceeds the view's extent");
+    // `count > extent - first` rather than `first + count > extent`: no signed overflow for huge arguments.
+    if (first[r] < 0 || count[r] < 0 || first[r] > v.extent(r) || count[r] > v.extent(r) - first[r])
+      throw error("slim::subview", "dimension " + std::to_string(r),
+                  "box [" + std::to_string(first[r]) + ", +" + std::to_string(count[r]) + ") exceeds extent " +
+                      std::to_string(v.extent(r)));
     off += first[r] * v.stride(r);
   }
   return {v.data_handle() + off, count, v.strides()};
 }
 
+/// The number of elements of `shape`. Throws `slim::error(where, name, ...)` for a negative extent or a
+/// product that overflows index_t.
+template <std::size_t R>
+index_t checked_size(const std::array<index_t, R>& shape, const char* where, const char* name) {
+  index_t n = 1;
+  for (index_t e : shape) {
+    if (e < 0) throw error(where, name, "negative extent in shape " + detail::shape_string(shape));
+    if (e != 0 && n > std::numeric_limits<index_t>::max() / e)
+      throw error(where, name, "element count of shape " + detail::shape_string(shape) + " overflows");
+    n *= e;
+  }
+  return n;
+}
+
 /// Reinterprets a view as another rank when it is contiguous (e.g. (B,T,C) as (B*T,C)).
 template <std::size_t R2, class T, std::size_t R, class S>
 tensor_view<T, R2, S> reshape(const tensor_view<T, R, S>& v, std::array<index_t, R2> shape) {
-  index_t n = 1;
-  for (index_t e : shape) n *= e;
-  if (!v.is_contiguous()) throw error("slim::reshape", "", "view is not contiguous");
-  if (n != v.size()) throw error("slim::reshape", "", "element count differs");
+  const index_t n = checked_size(shape, "slim::reshape", "shape");
+  if (!v.is_contiguous())
+    throw error("slim::reshape", "view",
+                "view of shape " + detail::shape_string(v.extents()) + " and strides " +
+                    detail::shape_string(v.strides()) + " is not contiguous");
+  if (n != v.size())
+    throw error("slim::reshape", "shape",
+                "shape " + detail::shape_string(shape) + " has " + std::to_string(n) + " elements, the view " +
+                    detail::shape_string(v.extents()) + " has " + std::to_string(v.size()));
   return {v.data_handle(), shape};
 }
 
 /// "(2,3,4)" — for error messages.
 template <class T, std::size_t R, class S>
 std::string shape_string(const tensor_view<T, R, S>& v) {
-  std::string s = "(";
-  for (std::size_t r = 0; r < R; ++r) s += (r ? "," : "") + std::to_string(v.extent(r));
-  return s + ")";
+  return detail::shape_string(v.extents());
 }
 
 /// True when both views have the same extents.
@@ -182,11 +213,8 @@ template <class T, std::size_t R, class S>
 void require_shape(const tensor_view<T, R, S>& v, std::array<index_t, R> shape, const char* where, const char* name) {
   require_valid(v, where, name);
   for (std::size_t r = 0; r < R; ++r)
-    if (v.extent(r) != shape[r]) {
-      std::string want = "(";
-      for (std::size_t q = 0; q < R; ++q) want += (q ? "," : "") + std::to_string(shape[q]);
-      throw error(where, name, "shape " + shape_string(v) + " where " + want + ")" + " is required");
-    }
+    if (v.extent(r) != shape[r])
+      throw error(where, name, "shape " + shape_string(v) + " where " + detail::shape_string(shape) + " is required");
 }
 
 }  // namespace slim

@@ -27,18 +27,16 @@ class thread_pool {
   explicit thread_pool(std::size_t threads = 0) {
     if (threads == 0) threads = std::max<std::size_t>(1, std::thread::hardware_concurrency());
     threads_ = threads;
-    for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    try {
+      for (std::size_t i = 1; i < threads; ++i) workers_.emplace_back([this] { worker_loop(); });
+    } catch (...) {  // a thread could not start: stop the ones that did, or their destructors terminate
+      stop_workers();
+      throw;
+    }
   }
   thread_pool(const thread_pool&) = delete;
   thread_pool& operator=(const thread_pool&) = delete;
-  ~thread_pool() {
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-    }
-    wake_.notify_all();
-    for (auto& w : workers_) w.join();
-  }
+  ~thread_pool() { stop_workers(); }
 
   std::size_t threads() const noexcept { return threads_; }
 
@@ -47,7 +45,15 @@ class thread_pool {
   void run(index_t count, const std::function<void(index_t)>& task) {
     if (count <= 0) return;
     if (threads_ == 1 || count == 1 || inside_task()) {  // a task that calls run() again runs inline
-      for (index_t i = 0; i < count; ++i) task(i);
+      std::exception_ptr first;  // same contract as the parallel path: every task runs, first error rethrown
+      for (index_t i = 0; i < count; ++i) {
+        try {
+          task(i);
+        } catch (...) {
+          if (!first) first = std::current_exception();
+        }
+      }
+      if (first) std::rethrow_exception(first);
       return;
     }
     std::unique_lock<std::mutex> job_lock(job_mutex_);  // one job at a time; nested calls run inline
@@ -72,6 +78,14 @@ class thread_pool {
   static bool& inside_task() noexcept {
     thread_local bool inside = false;
     return inside;
+  }
+  void stop_workers() noexcept {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    wake_.notify_all();
+    for (auto& w : workers_) w.join();
   }
   void drain() {
     struct flag {
