@@ -83,7 +83,13 @@ class tensor {
       throw error("slim::tensor", "shape", "byte size of shape " + detail::shape_string(shape_) + " overflows");
     size_ = n;
     data_ = static_cast<T*>(space_allocator<Space>::allocate(static_cast<std::size_t>(n) * sizeof(T)));
-    space_allocator<Space>::zero(data_, static_cast<std::size_t>(n) * sizeof(T));
+    try {
+      space_allocator<Space>::zero(data_, static_cast<std::size_t>(n) * sizeof(T));
+    } catch (...) {  // a device memset can fail: do not leak the allocation
+      space_allocator<Space>::deallocate(data_);
+      data_ = nullptr;
+      throw;
+    }
   }
   tensor(const tensor& o)
     requires std::is_same_v<Space, host_space>

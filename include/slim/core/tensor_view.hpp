@@ -26,7 +26,10 @@ namespace detail {
 template <std::size_t R>
 std::string shape_string(const std::array<index_t, R>& a) {
   std::string s = "(";
-  for (std::size_t r = 0; r < R; ++r) s += (r ? "," : "") + std::to_string(a[r]);
+  for (std::size_t r = 0; r < R; ++r) {
+    if (r) s += ',';  // two appends, not `(r ? "," : "") + ...`: g++ 12 -O3 raises a false -Wrestrict there
+    s += std::to_string(a[r]);
+  }
   return s + ")";
 }
 }  // namespace detail

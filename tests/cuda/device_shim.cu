@@ -1,0 +1,145 @@
+// Definitions of device_shim.hpp: every function forwards to the CUDA backend (nvcc only).
+#include <cstddef>
+#include <stdexcept>
+#include <utility>
+
+#include "cuda/device_shim.hpp"
+#include "slim/backend/cuda/kernels.cuh"
+
+namespace slim::testing::gpu {
+
+using K = kernels<backend::cuda>;
+
+int device_count(std::string* reason) { return backend::cuda_device_count(reason); }
+
+std::string device_summary(int ordinal) {
+  const backend::cuda_device_info d = backend::cuda_device_properties(ordinal);
+  return d.name + ", sm_" + std::to_string(d.major) + std::to_string(d.minor) + ", " +
+         std::to_string(d.multiprocessors) + " SMs, " + std::to_string(d.global_memory_bytes >> 30) + " GiB";
+}
+
+struct context::impl {
+  backend::cuda_context ctx;
+};
+context::context(int ordinal) : impl_{new impl{backend::cuda_context(ordinal)}} {}
+context::~context() = default;
+backend::cuda context::backend() const { return impl_->ctx.backend(); }
+void context::synchronize() const { impl_->ctx.synchronize(); }
+
+device_buffer::device_buffer(std::size_t bytes) : p_{space_allocator<device_space>::allocate(bytes)} {
+  try {
+    space_allocator<device_space>::zero(p_, bytes);
+  } catch (...) {
+    space_allocator<device_space>::deallocate(p_);
+    throw;
+  }
+}
+device_buffer::~device_buffer() { space_allocator<device_space>::deallocate(p_); }
+device_buffer::device_buffer(device_buffer&& o) noexcept : p_{std::exchange(o.p_, nullptr)} {}
+
+template <class T, std::size_t R, class SrcSpace, class DstSpace>
+void copy(const backend::cuda& be, tensor_view<const T, R, SrcSpace> src, tensor_view<T, R, DstSpace> dst) {
+  backend::copy(be, src, dst);
+}
+template <class T, std::size_t R>
+void fill_zero(const backend::cuda& be, dview<T, R> v) {
+  backend::fill_zero(be, v);
+}
+
+#define SLIM_SHIM_COPY(T, R)                                                                                        \
+  template void copy<T, R, host_space, device_space>(const backend::cuda&, tensor_view<const T, R, host_space>,     \
+                                                     tensor_view<T, R, device_space>);                              \
+  template void copy<T, R, device_space, host_space>(const backend::cuda&, tensor_view<const T, R, device_space>,   \
+                                                     tensor_view<T, R, host_space>);                                \
+  template void copy<T, R, device_space, device_space>(const backend::cuda&, tensor_view<const T, R, device_space>, \
+                                                       tensor_view<T, R, device_space>);
+SLIM_SHIM_COPY(float, 1)
+SLIM_SHIM_COPY(float, 2)
+SLIM_SHIM_COPY(float, 3)
+SLIM_SHIM_COPY(bf16, 1)
+SLIM_SHIM_COPY(bf16, 2)
+SLIM_SHIM_COPY(bf16, 3)
+SLIM_SHIM_COPY(std::byte, 1)
+#undef SLIM_SHIM_COPY
+template void fill_zero<float, 1>(const backend::cuda&, dview<float, 1>);
+template void fill_zero<float, 2>(const backend::cuda&, dview<float, 2>);
+template void fill_zero<float, 3>(const backend::cuda&, dview<float, 3>);
+
+std::vector<float> fresh_device_tensor(const backend::cuda& be, index_t n, index_t d) {
+  tensor<float, 2, device_space> t({n, d});
+  tensor<float, 2, device_space> moved(std::move(t));
+  tensor<float, 2, device_space> assigned;
+  assigned = std::move(moved);
+  if (t.data() != nullptr || moved.data() != nullptr) throw std::logic_error("moved-from device tensor kept its data");
+  const tensor<float, 2> host = backend::to_host(be, assigned.view());
+  return std::vector<float>(host.begin(), host.end());
+}
+
+void gemm(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const float> b, float beta,
+          dmatrix<float> c) {
+  K::gemm(be, alpha, a, b, beta, c);
+}
+void gemm(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const bf16> b, float beta,
+          dmatrix<float> c) {
+  K::gemm(be, alpha, a, b, beta, c);
+}
+void gemm(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const float> b, float beta,
+          dmatrix<float> c) {
+  K::gemm(be, alpha, a, b, beta, c);
+}
+void gemm(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const bf16> b, float beta,
+          dmatrix<float> c) {
+  K::gemm(be, alpha, a, b, beta, c);
+}
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const float> b, float beta,
+                  dbatch<float> c) {
+  K::gemm_batched(be, alpha, a, b, beta, c);
+}
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const bf16> a, dbatch<const bf16> b, float beta,
+                  dbatch<float> c) {
+  K::gemm_batched(be, alpha, a, b, beta, c);
+}
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const bf16> b, float beta,
+                  dbatch<float> c) {
+  K::gemm_batched(be, alpha, a, b, beta, c);
+}
+void gemm_backward(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const float> b,
+                   dmatrix<const float> dc, dmatrix<float> da, dmatrix<float> db) {
+  K::gemm_backward(be, alpha, a, b, dc, da, db);
+}
+void gemm_backward(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const bf16> b,
+                   dmatrix<const float> dc, dmatrix<float> da, dmatrix<float> db) {
+  K::gemm_backward(be, alpha, a, b, dc, da, db);
+}
+void gemm_batched_backward(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const float> b,
+                           dbatch<const float> dc, dbatch<float> da, dbatch<float> db) {
+  K::gemm_batched_backward(be, alpha, a, b, dc, da, db);
+}
+
+void silu_forward(const backend::cuda& be, dmatrix<const float> x, dmatrix<float> y) { K::silu_forward(be, x, y); }
+void silu_backward(const backend::cuda& be, dmatrix<const float> x, dmatrix<const float> dy, dmatrix<float> dx) {
+  K::silu_backward(be, x, dy, dx);
+}
+void swiglu_forward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up, dmatrix<float> y) {
+  K::swiglu_forward(be, gate, up, y);
+}
+void swiglu_backward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up,
+                     dmatrix<const float> dy, dmatrix<float> dgate, dmatrix<float> dup) {
+  K::swiglu_backward(be, gate, up, dy, dgate, dup);
+}
+
+namespace {
+constexpr int failure_line = __LINE__ + 3;
+std::string failing_cublas_call() {
+  try {
+    SLIM_CUBLAS_CHECK(cublasSetStream(nullptr, nullptr));
+  } catch (const error& e) {
+    return e.what();
+  }
+  return "";
+}
+}  // namespace
+std::string cublas_failure_message() { return failing_cublas_call(); }
+int cublas_failure_line() { return failure_line; }
+
+}  // namespace slim::testing::gpu

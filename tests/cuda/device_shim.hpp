@@ -1,0 +1,105 @@
+// The CUDA backend as plain host functions, for the Catch2 test programs. Catch2 stays in g++-compiled .cpp
+// files (nvcc is slow on catch.hpp and warns in it); device_shim.cu, compiled by nvcc, includes
+// <slim/backend/cuda/kernels.cuh> and defines everything declared here by forwarding to it. Only plain C++
+// types cross this boundary: views in `device_space`, the `backend::cuda` tag, strings.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "slim/backend/tags.hpp"
+#include "slim/core/half.hpp"
+#include "slim/core/tensor_view.hpp"
+
+namespace slim::testing::gpu {
+
+template <class T, std::size_t R>
+using dview = tensor_view<T, R, device_space>;
+template <class T>
+using dmatrix = matrix_view<T, device_space>;
+template <class T>
+using dbatch = tensor_view<T, 3, device_space>;
+
+// ---- runtime --------------------------------------------------------------------------------------------
+/// backend::cuda_device_count: 0 with `reason` set when there is no device or no driver.
+int device_count(std::string* reason);
+/// "NVIDIA H200, sm_90, 132 SMs, 140 GiB".
+std::string device_summary(int ordinal);
+
+/// backend::cuda_context behind a firewall (its CUDA types stay in the .cu file).
+class context {
+ public:
+  explicit context(int ordinal = 0);
+  ~context();
+  context(const context&) = delete;
+  context& operator=(const context&) = delete;
+  backend::cuda backend() const;
+  void synchronize() const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+/// `bytes` of device memory through space_allocator<device_space> (zeroed).
+class device_buffer {
+ public:
+  explicit device_buffer(std::size_t bytes);
+  ~device_buffer();
+  device_buffer(device_buffer&& o) noexcept;
+  device_buffer(const device_buffer&) = delete;
+  device_buffer& operator=(const device_buffer&) = delete;
+  void* get() const noexcept { return p_; }
+
+ private:
+  void* p_ = nullptr;
+};
+
+/// backend::copy, instantiated in device_shim.cu for T ∈ {float, bf16, std::byte}, R ∈ {1, 2, 3} and every
+/// pair of spaces.
+template <class T, std::size_t R, class SrcSpace, class DstSpace>
+void copy(const backend::cuda& be, tensor_view<const T, R, SrcSpace> src, tensor_view<T, R, DstSpace> dst);
+/// backend::fill_zero for float views of rank 1, 2, 3.
+template <class T, std::size_t R>
+void fill_zero(const backend::cuda& be, dview<T, R> v);
+/// Reads back a freshly constructed tensor<float, 2, device_space> of shape (n, d): all zeros when the
+/// device allocator zeroes as tensor promises. Moves it twice on the way (move construction, assignment).
+std::vector<float> fresh_device_tensor(const backend::cuda& be, index_t n, index_t d);
+
+// ---- kernels<backend::cuda> ------------------------------------------------------------------------------
+void gemm(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const float> b, float beta,
+          dmatrix<float> c);
+void gemm(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const bf16> b, float beta,
+          dmatrix<float> c);
+void gemm(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const float> b, float beta,
+          dmatrix<float> c);
+void gemm(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const bf16> b, float beta,
+          dmatrix<float> c);
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const float> b, float beta,
+                  dbatch<float> c);
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const bf16> a, dbatch<const bf16> b, float beta,
+                  dbatch<float> c);
+void gemm_batched(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const bf16> b, float beta,
+                  dbatch<float> c);
+void gemm_backward(const backend::cuda& be, float alpha, dmatrix<const float> a, dmatrix<const float> b,
+                   dmatrix<const float> dc, dmatrix<float> da, dmatrix<float> db);
+void gemm_backward(const backend::cuda& be, float alpha, dmatrix<const bf16> a, dmatrix<const bf16> b,
+                   dmatrix<const float> dc, dmatrix<float> da, dmatrix<float> db);
+void gemm_batched_backward(const backend::cuda& be, float alpha, dbatch<const float> a, dbatch<const float> b,
+                           dbatch<const float> dc, dbatch<float> da, dbatch<float> db);
+
+void silu_forward(const backend::cuda& be, dmatrix<const float> x, dmatrix<float> y);
+void silu_backward(const backend::cuda& be, dmatrix<const float> x, dmatrix<const float> dy, dmatrix<float> dx);
+void swiglu_forward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up, dmatrix<float> y);
+void swiglu_backward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up,
+                     dmatrix<const float> dy, dmatrix<float> dgate, dmatrix<float> dup);
+
+// ---- error reporting -------------------------------------------------------------------------------------
+/// What SLIM_CUBLAS_CHECK throws for cublasSetStream on a null handle (fails with or without a device).
+std::string cublas_failure_message();
+/// The source line of that SLIM_CUBLAS_CHECK in device_shim.cu, to find "device_shim.cu:<line>" in it.
+int cublas_failure_line();
+
+}  // namespace slim::testing::gpu
