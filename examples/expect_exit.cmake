@@ -1,0 +1,22 @@
+# cmake -DEXIT=<status> -DSTDERR=<text> -P expect_exit.cmake -- <program> [args...]
+# Passes when the program exits with EXIT and its stderr contains the text STDERR (ctest alone can check one or the
+# other, not both).
+set(cmd "")
+set(after_dashes FALSE)
+math(EXPR last "${CMAKE_ARGC} - 1")
+foreach(i RANGE ${last})
+  if(after_dashes)
+    list(APPEND cmd "${CMAKE_ARGV${i}}")
+  elseif(CMAKE_ARGV${i} STREQUAL "--")
+    set(after_dashes TRUE)
+  endif()
+endforeach()
+execute_process(COMMAND ${cmd} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT status STREQUAL EXIT)
+  message(FATAL_ERROR "${cmd}: exit status ${status}, expected ${EXIT}\nstdout: ${out}\nstderr: ${err}")
+endif()
+string(FIND "${err}" "${STDERR}" found)
+if(found EQUAL -1)
+  message(FATAL_ERROR "${cmd}: stderr lacks \"${STDERR}\"\nstderr: ${err}")
+endif()
+message(STATUS "exit ${status} with: ${err}")

@@ -1,0 +1,43 @@
+# cmake -DBUILD_DIR=... -DPREFIX=... -DVERSION=... -P install.cmake
+# Installs slim into an empty PREFIX and checks the package files a find_package user relies on.
+cmake_minimum_required(VERSION 3.25)  # policies as in a consumer project (the version file relies on them)
+file(REMOVE_RECURSE "${PREFIX}")
+execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${PREFIX}" RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "cmake --install failed (${rc})")
+endif()
+set(dir "${PREFIX}/share/cmake/slim")
+foreach(f slimConfig.cmake slimConfigVersion.cmake slimTargets.cmake)
+  if(NOT EXISTS "${dir}/${f}")
+    message(FATAL_ERROR "missing ${dir}/${f}")
+  endif()
+endforeach()
+foreach(h slim/core/config.hpp slim/core/tensor_view.hpp slim/backend/scalar.hpp slim/backend/simd.hpp)
+  if(NOT EXISTS "${PREFIX}/include/${h}")
+    message(FATAL_ERROR "missing header ${PREFIX}/include/${h}")
+  endif()
+endforeach()
+# The version file, asked as a 32-bit project would ask: it must accept this version (ARCH_INDEPENDENT: a
+# header-only package fits any pointer size) and carry the version being installed.
+function(ask_version_file)
+  set(CMAKE_SIZEOF_VOID_P 4)
+  set(PACKAGE_FIND_VERSION "${VERSION}")
+  string(REPLACE "." ";" parts "${VERSION}")
+  list(GET parts 0 PACKAGE_FIND_VERSION_MAJOR)
+  list(GET parts 1 PACKAGE_FIND_VERSION_MINOR)
+  include("${dir}/slimConfigVersion.cmake")
+  if(NOT PACKAGE_VERSION STREQUAL VERSION OR NOT PACKAGE_VERSION_COMPATIBLE OR PACKAGE_VERSION_UNSUITABLE)
+    message(FATAL_ERROR "slimConfigVersion.cmake: version '${PACKAGE_VERSION}', compatible "
+                        "'${PACKAGE_VERSION_COMPATIBLE}', unsuitable for a 32-bit consumer "
+                        "'${PACKAGE_VERSION_UNSUITABLE}'")
+  endif()
+endfunction()
+ask_version_file()
+# Nothing but the library: no test, benchmark or program files in the package.
+file(GLOB_RECURSE installed RELATIVE "${PREFIX}" "${PREFIX}/*")
+foreach(f IN LISTS installed)
+  if(NOT f MATCHES "^(include/slim/|share/cmake/slim/|share/doc/slim/LICENSE$)")
+    message(FATAL_ERROR "unexpected installed file ${f}")
+  endif()
+endforeach()
+message(STATUS "slim ${VERSION} installed into ${PREFIX}")
