@@ -14,6 +14,8 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/simd/row_io.hpp"
+
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
@@ -43,13 +45,13 @@ struct simd_activation : Base {
   /// y = x·σ(x).                                                                   x,y (N,D); y may be x
   static void silu_forward(const simd<Arch>& be, matrix_view<const float> x, matrix_view<float> y) {
     check_activation<1>("silu_forward", {"x", "y"}, x, y);
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r) + j0;
       const index_t len = j1 - j0;
-      store_blocks(row(y, r) + j0, len, stream, [&](index_t j, index_t m) {
+      io::store_blocks(row(y, r) + j0, len, stream, [&](index_t j, index_t m) {
         if (j + ahead < len) __builtin_prefetch(xr + j + ahead);
-        return silu(load(xr + j, m));
+        return silu(io::load(xr + j, m));
       });
     });
   }
@@ -62,7 +64,7 @@ struct simd_activation : Base {
       const float* dyr = row(dy, r);
       float* dxr = row(dx, r);
       for_each_block(j0, j1, [&](index_t j, index_t m) {
-        store(dxr + j, m, xsimd::fma(load(dyr + j, m), silu_grad(load(xr + j, m)), load(dxr + j, m)));
+        io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), silu_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
       });
     });
   }
@@ -73,20 +75,20 @@ struct simd_activation : Base {
     check_activation<1>("gelu_forward", {"x", "y"}, x, y);
     check_gelu_approximation("gelu_forward", approx);
     const bool tanh_form = approx == gelu_approximation::tanh;
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r) + j0;
       float* yr = row(y, r) + j0;
       const index_t len = j1 - j0;
       if (tanh_form)
-        store_blocks(yr, len, stream, [&](index_t j, index_t m) {
+        io::store_blocks(yr, len, stream, [&](index_t j, index_t m) {
           if (j + ahead < len) __builtin_prefetch(xr + j + ahead);
-          return gelu_tanh(load(xr + j, m));
+          return gelu_tanh(io::load(xr + j, m));
         });
       else
-        store_blocks(yr, len, stream, [&](index_t j, index_t m) {
+        io::store_blocks(yr, len, stream, [&](index_t j, index_t m) {
           if (j + ahead < len) __builtin_prefetch(xr + j + ahead);
-          return gelu_erf(load(xr + j, m));
+          return gelu_erf(io::load(xr + j, m));
         });
     });
   }
@@ -102,11 +104,11 @@ struct simd_activation : Base {
       float* dxr = row(dx, r);
       if (tanh_form)
         for_each_block(j0, j1, [&](index_t j, index_t m) {
-          store(dxr + j, m, xsimd::fma(load(dyr + j, m), gelu_tanh_grad(load(xr + j, m)), load(dxr + j, m)));
+          io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), gelu_tanh_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
         });
       else
         for_each_block(j0, j1, [&](index_t j, index_t m) {
-          store(dxr + j, m, xsimd::fma(load(dyr + j, m), gelu_erf_grad(load(xr + j, m)), load(dxr + j, m)));
+          io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), gelu_erf_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
         });
     });
   }
@@ -115,17 +117,17 @@ struct simd_activation : Base {
   static void swiglu_forward(const simd<Arch>& be, matrix_view<const float> gate, matrix_view<const float> up,
                              matrix_view<float> y) {
     check_activation<1>("swiglu_forward", {"gate", "up", "y"}, gate, up, y);
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     for_each_segment(be, gate.extent(0), gate.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* gr = row(gate, r) + j0;
       const float* ur = row(up, r) + j0;
       const index_t len = j1 - j0;
-      store_blocks(row(y, r) + j0, len, stream, [&](index_t j, index_t m) {
+      io::store_blocks(row(y, r) + j0, len, stream, [&](index_t j, index_t m) {
         if (j + ahead < len) {
           __builtin_prefetch(gr + j + ahead);
           __builtin_prefetch(ur + j + ahead);
         }
-        return silu(load(gr + j, m)) * load(ur + j, m);
+        return silu(io::load(gr + j, m)) * io::load(ur + j, m);
       });
     });
   }
@@ -140,17 +142,18 @@ struct simd_activation : Base {
       float* dgr = row(dgate, r);
       float* dur = row(dup, r);
       for_each_block(j0, j1, [&](index_t j, index_t m) {
-        const batch g = load(gr + j, m), d = load(dyr + j, m);
+        const batch g = io::load(gr + j, m), d = io::load(dyr + j, m);
         const batch s = sigmoid(g);
         const batch grad = s * (batch(1.0f) + g * (batch(1.0f) - s));
-        store(dgr + j, m, xsimd::fma(d * load(ur + j, m), grad, load(dgr + j, m)));
-        store(dur + j, m, xsimd::fma(d, g * s, load(dur + j, m)));
+        io::store(dgr + j, m, xsimd::fma(d * io::load(ur + j, m), grad, io::load(dgr + j, m)));
+        io::store(dur + j, m, xsimd::fma(d, g * s, io::load(dur + j, m)));
       });
     });
   }
 
  private:
   using batch = xsimd::batch<float, Arch>;
+  using io = row_io<Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
   static constexpr index_t ahead = 512;  // elements read ahead by software prefetch
   using math = activation_math<float>;
@@ -182,60 +185,6 @@ struct simd_activation : Base {
   static auto row(const V& v, index_t r) noexcept {
     return v.data_handle() + r * v.stride(0);
   }
-  static batch load(const float* p, index_t m) noexcept {
-    if (m == width) return batch::load_unaligned(p);
-    alignas(64) float buf[batch::size] = {};
-    std::copy(p, p + m, buf);
-    return batch::load_aligned(buf);
-  }
-  static void store(float* p, index_t m, const batch& v) noexcept {
-    if (m == width) return v.store_unaligned(p);
-    alignas(64) float buf[batch::size];
-    v.store_aligned(buf);
-    std::copy(buf, buf + m, p);
-  }
-  /// Outputs of at least this many bytes are written with streaming (non-temporal) stores: they would not
-  /// stay in cache anyway, and streaming skips reading each destination line before it is overwritten.
-  static constexpr index_t stream_bytes = index_t{32} << 20;
-  template <class View>
-  static bool streams(const View& out) noexcept {
-    return out.size() * static_cast<index_t>(sizeof(float)) >= stream_bytes;
-  }
-  /// out[j, j+m) = f(j, m) over [0, d) in blocks; with `stream`, full blocks at register-aligned addresses use
-  /// streaming stores. Block boundaries do not change any value (f is elementwise).
-  template <class F>
-  static void store_blocks(float* out, index_t d, bool stream, F&& f) {
-    index_t j = 0;
-    if (stream) {
-      constexpr auto bytes = static_cast<std::uintptr_t>(sizeof(float) * batch::size);
-      const auto misalign = reinterpret_cast<std::uintptr_t>(out) % bytes;
-      const index_t head = std::min(d, misalign ? static_cast<index_t>((bytes - misalign) / sizeof(float)) : 0);
-      if (head > 0) store(out, head, f(0, head));
-      for (j = head; j + width <= d; j += width) stream_store(out + j, f(j, width));
-    }
-    for (; j + width <= d; j += width) store(out + j, width, f(j, width));
-    if (j < d) store(out + j, d - j, f(j, d - j));
-  }
-  static void stream_store(float* p, const batch& v) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-      _mm512_stream_ps(p, v);
-    else if constexpr (batch::size == 8 && std::is_base_of_v<xsimd::avx, Arch>)
-      _mm256_stream_ps(p, v);
-    else if constexpr (batch::size == 4 && std::is_base_of_v<xsimd::sse2, Arch>)
-      _mm_stream_ps(p, v);
-    else
-      v.store_aligned(p);
-#else
-    v.store_aligned(p);
-#endif
-  }
-  /// Orders a task's streaming stores before whatever follows it.
-  static void stream_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    _mm_sfence();
-#endif
-  }
   /// Calls f(j, m) for consecutive blocks [j, j+m) of [j0, j1), m = width except for the last.
   template <class F>
   static void for_each_block(index_t j0, index_t j1, F&& f) {
@@ -264,7 +213,7 @@ struct simd_activation : Base {
         const index_t j0 = cb * cols, j1 = std::min(d, j0 + cols);
         for (index_t r = rb * rows; r < std::min(n, (rb + 1) * rows); ++r) f(r, j0, j1);
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 };

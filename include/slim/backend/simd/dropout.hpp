@@ -13,6 +13,8 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/simd/row_io.hpp"
+
 #include "slim/backend/scalar/dropout.hpp"
 #include "slim/core/philox.hpp"
 #include "slim/core/thread_pool.hpp"
@@ -193,6 +195,7 @@ struct simd_dropout : Base {
 
  private:
   using batch = xsimd::batch<float, Arch>;
+  using io = row_io<Arch>;
   using ibatch = xsimd::batch<std::int32_t, Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
   static constexpr index_t span = 1024;  // elements whose random words are drawn at once
@@ -207,15 +210,15 @@ struct simd_dropout : Base {
     const batch scale(1.0f / (1.0f - p));
     // keep iff k·2⁻²⁴ ≥ p ⟺ k ≥ ⌈p·2²⁴⌉ for the integer k = word >> 8 (p·2²⁴ is exact in double)
     const ibatch threshold(static_cast<std::int32_t>(std::ceil(static_cast<double>(p) * 16777216.0)));
-    const bool stream = !accumulate && streams(b);
+    const bool stream = !accumulate && io::streams(b);
     for_each_segment(be, n, d, stream, [&](index_t r, index_t j0, index_t j1) {
       const float* ar = a.data_handle() + r * a.stride(0);
       float* br = b.data_handle() + r * b.stride(0);
       if (p == 0.0f) {
         if constexpr (accumulate)
-          for_each_block(j0, j1, [&](index_t j, index_t m) { store(br + j, m, load(br + j, m) + load(ar + j, m)); });
+          for_each_block(j0, j1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + io::load(ar + j, m)); });
         else
-          store_blocks(br + j0, j1 - j0, stream, [&](index_t j, index_t m) { return load(ar + j0 + j, m); });
+          io::store_blocks(br + j0, j1 - j0, stream, [&](index_t j, index_t m) { return io::load(ar + j0 + j, m); });
         return;
       }
       alignas(64) std::int32_t k[span + 2 * words];
@@ -229,71 +232,17 @@ struct simd_dropout : Base {
         auto masked = [&](index_t j, index_t m) {  // j relative to c0
           if (c0 + j + ahead < j1) __builtin_prefetch(ar + c0 + j + ahead);
           const auto keep = ibatch::load_unaligned(k + skip + j) >= threshold;
-          const ibatch bits = xsimd::bitwise_cast<ibatch>(load(ar + c0 + j, m) * scale);
+          const ibatch bits = xsimd::bitwise_cast<ibatch>(io::load(ar + c0 + j, m) * scale);
           return xsimd::bitwise_cast<batch>(xsimd::select(keep, bits, ibatch(0)));  // dropped: +0.0f
         };
         if constexpr (accumulate)
-          for_each_block(c0, c1, [&](index_t j, index_t m) { store(br + j, m, load(br + j, m) + masked(j - c0, m)); });
+          for_each_block(c0, c1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + masked(j - c0, m)); });
         else
-          store_blocks(br + c0, c1 - c0, stream, masked);
+          io::store_blocks(br + c0, c1 - c0, stream, masked);
       }
     });
   }
 
-  static batch load(const float* p, index_t m) noexcept {
-    if (m == width) return batch::load_unaligned(p);
-    alignas(64) float buf[batch::size] = {};
-    std::copy(p, p + m, buf);
-    return batch::load_aligned(buf);
-  }
-  static void store(float* p, index_t m, const batch& v) noexcept {
-    if (m == width) return v.store_unaligned(p);
-    alignas(64) float buf[batch::size];
-    v.store_aligned(buf);
-    std::copy(buf, buf + m, p);
-  }
-  /// Outputs of at least this many bytes are written with streaming (non-temporal) stores: they would not
-  /// stay in cache anyway, and streaming skips reading each destination line before it is overwritten.
-  static constexpr index_t stream_bytes = index_t{32} << 20;
-  template <class View>
-  static bool streams(const View& out) noexcept {
-    return out.size() * static_cast<index_t>(sizeof(float)) >= stream_bytes;
-  }
-  /// out[j, j+m) = f(j, m) over [0, d) in blocks; with `stream`, full blocks at register-aligned addresses use
-  /// streaming stores. Block boundaries do not change any value (f is elementwise).
-  template <class F>
-  static void store_blocks(float* out, index_t d, bool stream, F&& f) {
-    index_t j = 0;
-    if (stream) {
-      constexpr auto bytes = static_cast<std::uintptr_t>(sizeof(float) * batch::size);
-      const auto misalign = reinterpret_cast<std::uintptr_t>(out) % bytes;
-      const index_t head = std::min(d, misalign ? static_cast<index_t>((bytes - misalign) / sizeof(float)) : 0);
-      if (head > 0) store(out, head, f(0, head));
-      for (j = head; j + width <= d; j += width) stream_store(out + j, f(j, width));
-    }
-    for (; j + width <= d; j += width) store(out + j, width, f(j, width));
-    if (j < d) store(out + j, d - j, f(j, d - j));
-  }
-  static void stream_store(float* p, const batch& v) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-      _mm512_stream_ps(p, v);
-    else if constexpr (batch::size == 8 && std::is_base_of_v<xsimd::avx, Arch>)
-      _mm256_stream_ps(p, v);
-    else if constexpr (batch::size == 4 && std::is_base_of_v<xsimd::sse2, Arch>)
-      _mm_stream_ps(p, v);
-    else
-      v.store_aligned(p);
-#else
-    v.store_aligned(p);
-#endif
-  }
-  /// Orders a task's streaming stores before whatever follows it.
-  static void stream_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    _mm_sfence();
-#endif
-  }
   template <class F>
   static void for_each_block(index_t j0, index_t j1, F&& f) {
     index_t j = j0;
@@ -316,7 +265,7 @@ struct simd_dropout : Base {
         const index_t c0 = cb * cols, c1 = std::min(d, c0 + cols);
         for (index_t r = rb * rows; r < std::min(n, (rb + 1) * rows); ++r) f(r, c0, c1);
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 };

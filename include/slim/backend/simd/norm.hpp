@@ -16,6 +16,8 @@
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/simd/row_io.hpp"
+
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
@@ -39,7 +41,7 @@ struct simd_norm : Base {
     check_rmsnorm_forward<float>(x, w, eps, y, rstd);
     const index_t n = x.extent(0), d = x.extent(1);
     const bool save = !norm_absent(rstd);
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     const float* wp = w.data_handle();
     parallel_for(be.pool, n, rows_per_task(d), [&](index_t r0, index_t r1) {
       for (index_t r = r0; r < r1; ++r) {
@@ -49,13 +51,13 @@ struct simd_norm : Base {
         const float ss = sum_products(xr, xr, d);
         const float rs = 1.0f / std::sqrt((d > 0 ? ss / static_cast<float>(d) : 0.0f) + eps);
         const batch vrs(rs);
-        store_blocks(yr, d, stream, [&](index_t j, index_t m) {
+        io::store_blocks(yr, d, stream, [&](index_t j, index_t m) {
           prefetch(next, j);
-          return (load(xr + j, m) * vrs) * load(wp + j, m);
+          return (io::load(xr + j, m) * vrs) * io::load(wp + j, m);
         });
         if (save) rstd(r) = rs;
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 
@@ -85,14 +87,14 @@ struct simd_norm : Base {
           for_each_block(d, [&](index_t j, index_t m) {
             prefetch(next_x, j);
             prefetch(next_dy, j);
-            const batch xv = load(xr + j, m);
-            const batch t = xsimd::fnma(c, xv, vrs * (load(wp + j, m) * load(dyr + j, m)));
-            store(dxr + j, m, load(dxr + j, m) + t);
+            const batch xv = io::load(xr + j, m);
+            const batch t = xsimd::fnma(c, xv, vrs * (io::load(wp + j, m) * io::load(dyr + j, m)));
+            io::store(dxr + j, m, io::load(dxr + j, m) + t);
           });
         }
         if (want_dw)
           for_each_block(d, [&](index_t j, index_t m) {
-            store(part + j, m, xsimd::fma(load(dyr + j, m) * load(xr + j, m), vrs, load(part + j, m)));
+            io::store(part + j, m, xsimd::fma(io::load(dyr + j, m) * io::load(xr + j, m), vrs, io::load(part + j, m)));
           });
       }
     });
@@ -107,7 +109,7 @@ struct simd_norm : Base {
     check_layernorm_forward<float>(x, w, b, eps, y, mean, rstd);
     const index_t n = x.extent(0), d = x.extent(1);
     const bool save_mean = !norm_absent(mean), save_rstd = !norm_absent(rstd);
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     const float* wp = w.data_handle();
     const float* bp = b.data_handle();
     parallel_for(be.pool, n, rows_per_task(d), [&](index_t r0, index_t r1) {
@@ -119,14 +121,14 @@ struct simd_norm : Base {
         const float ss = sum_squared_deviations(xr, mu, d);
         const float rs = 1.0f / std::sqrt((d > 0 ? ss / static_cast<float>(d) : 0.0f) + eps);
         const batch vmu(mu), vrs(rs);
-        store_blocks(yr, d, stream, [&](index_t j, index_t m) {
+        io::store_blocks(yr, d, stream, [&](index_t j, index_t m) {
           prefetch(next, j);
-          return xsimd::fma((load(xr + j, m) - vmu) * vrs, load(wp + j, m), load(bp + j, m));
+          return xsimd::fma((io::load(xr + j, m) - vmu) * vrs, io::load(wp + j, m), io::load(bp + j, m));
         });
         if (save_mean) mean(r) = mu;
         if (save_rstd) rstd(r) = rs;
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 
@@ -156,25 +158,25 @@ struct simd_norm : Base {
           float* dxr = dx.data_handle() + r * dx.stride(0);
           batch sg(0.0f), sgx(0.0f);
           for_each_block(d, [&](index_t j, index_t m) {  // padding lanes load 0: g = 0 adds nothing
-            const batch g = load(wp + j, m) * load(dyr + j, m);
+            const batch g = io::load(wp + j, m) * io::load(dyr + j, m);
             sg += g;
-            sgx = xsimd::fma(g, (load(xr + j, m) - vmu) * vrs, sgx);
+            sgx = xsimd::fma(g, (io::load(xr + j, m) - vmu) * vrs, sgx);
           });
           const float inv_d = d > 0 ? 1.0f / static_cast<float>(d) : 0.0f;
           const batch mg(xsimd::hadd(sg) * inv_d), mgx(xsimd::hadd(sgx) * inv_d);
           for_each_block(d, [&](index_t j, index_t m) {
             prefetch(next_x, j);
             prefetch(next_dy, j);
-            const batch xh = (load(xr + j, m) - vmu) * vrs;
-            const batch g = load(wp + j, m) * load(dyr + j, m);
-            store(dxr + j, m, xsimd::fma(vrs, xsimd::fnma(xh, mgx, g - mg), load(dxr + j, m)));
+            const batch xh = (io::load(xr + j, m) - vmu) * vrs;
+            const batch g = io::load(wp + j, m) * io::load(dyr + j, m);
+            io::store(dxr + j, m, xsimd::fma(vrs, xsimd::fnma(xh, mgx, g - mg), io::load(dxr + j, m)));
           });
         }
         if (want_dw || want_db)
           for_each_block(d, [&](index_t j, index_t m) {
-            const batch dyv = load(dyr + j, m);
-            if (want_dw) store(pw + j, m, xsimd::fma(dyv, (load(xr + j, m) - vmu) * vrs, load(pw + j, m)));
-            if (want_db) store(pb + j, m, load(pb + j, m) + dyv);
+            const batch dyv = io::load(dyr + j, m);
+            if (want_dw) io::store(pw + j, m, xsimd::fma(dyv, (io::load(xr + j, m) - vmu) * vrs, io::load(pw + j, m)));
+            if (want_db) io::store(pb + j, m, io::load(pb + j, m) + dyv);
           });
       }
     });
@@ -184,6 +186,7 @@ struct simd_norm : Base {
 
  private:
   using batch = xsimd::batch<float, Arch>;
+  using io = row_io<Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
 
   /// Rows per parallel task: about 32K elements, so small problems run inline and large ones split finely.
@@ -192,19 +195,7 @@ struct simd_norm : Base {
   }
 
   /// Loads m ≤ width floats (the rest of the lanes 0).
-  static batch load(const float* p, index_t m) noexcept {
-    if (m == width) return batch::load_unaligned(p);
-    alignas(64) float buf[batch::size] = {};
-    std::copy(p, p + m, buf);
-    return batch::load_aligned(buf);
-  }
   /// Stores the first m ≤ width lanes.
-  static void store(float* p, index_t m, const batch& v) noexcept {
-    if (m == width) return v.store_unaligned(p);
-    alignas(64) float buf[batch::size];
-    v.store_aligned(buf);
-    std::copy(buf, buf + m, p);
-  }
   /// Calls f(j, m) for consecutive blocks [j, j+m) of [0, d), m = width except for the last.
   template <class F>
   static void for_each_block(index_t d, F&& f) {
@@ -215,48 +206,6 @@ struct simd_norm : Base {
   /// Prefetches the cache line of p + j (no-op for a null p).
   static void prefetch(const float* p, index_t j) noexcept {
     if (p) __builtin_prefetch(p + j);
-  }
-  /// Outputs of at least this many bytes are written with streaming (non-temporal) stores: they would not
-  /// stay in cache anyway, and streaming skips reading each destination line before it is overwritten.
-  static constexpr index_t stream_bytes = index_t{32} << 20;
-  template <class View>
-  static bool streams(const View& out) noexcept {
-    return out.size() * static_cast<index_t>(sizeof(float)) >= stream_bytes;
-  }
-  /// out[j, j+m) = f(j, m) over [0, d) in blocks; with `stream`, full blocks at register-aligned addresses use
-  /// streaming stores. Block boundaries do not change any value (f is elementwise).
-  template <class F>
-  static void store_blocks(float* out, index_t d, bool stream, F&& f) {
-    index_t j = 0;
-    if (stream) {
-      constexpr auto bytes = static_cast<std::uintptr_t>(sizeof(float) * batch::size);
-      const auto misalign = reinterpret_cast<std::uintptr_t>(out) % bytes;
-      const index_t head = std::min(d, misalign ? static_cast<index_t>((bytes - misalign) / sizeof(float)) : 0);
-      if (head > 0) store(out, head, f(0, head));
-      for (j = head; j + width <= d; j += width) stream_store(out + j, f(j, width));
-    }
-    for (; j + width <= d; j += width) store(out + j, width, f(j, width));
-    if (j < d) store(out + j, d - j, f(j, d - j));
-  }
-  static void stream_store(float* p, const batch& v) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-      _mm512_stream_ps(p, v);
-    else if constexpr (batch::size == 8 && std::is_base_of_v<xsimd::avx, Arch>)
-      _mm256_stream_ps(p, v);
-    else if constexpr (batch::size == 4 && std::is_base_of_v<xsimd::sse2, Arch>)
-      _mm_stream_ps(p, v);
-    else
-      v.store_aligned(p);
-#else
-    v.store_aligned(p);
-#endif
-  }
-  /// Orders a task's streaming stores before whatever follows it.
-  static void stream_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    _mm_sfence();
-#endif
   }
 
   /// Σ a·b over [0, d): four accumulators over blocks of 4·width, then one per remaining block, then hadd.
@@ -271,7 +220,7 @@ struct simd_norm : Base {
     }
     for (; j < d; j += width) {
       const index_t m = std::min(width, d - j);
-      s0 = xsimd::fma(load(a + j, m), load(b + j, m), s0);
+      s0 = xsimd::fma(io::load(a + j, m), io::load(b + j, m), s0);
     }
     return xsimd::hadd((s0 + s1) + (s2 + s3));
   }
@@ -288,7 +237,7 @@ struct simd_norm : Base {
     }
     for (; j < d; j += width) {
       const index_t m = std::min(width, d - j);
-      s0 = xsimd::fma(load(a + j, m) * load(b + j, m), load(c + j, m), s0);
+      s0 = xsimd::fma(io::load(a + j, m) * io::load(b + j, m), io::load(c + j, m), s0);
     }
     return xsimd::hadd((s0 + s1) + (s2 + s3));
   }
@@ -302,7 +251,7 @@ struct simd_norm : Base {
       s2 += batch::load_unaligned(a + j + 2 * width);
       s3 += batch::load_unaligned(a + j + 3 * width);
     }
-    for (; j < d; j += width) s0 += load(a + j, std::min(width, d - j));
+    for (; j < d; j += width) s0 += io::load(a + j, std::min(width, d - j));
     return xsimd::hadd((s0 + s1) + (s2 + s3));
   }
   /// Σ (a − μ)² over [0, d) (padding lanes contribute 0).
@@ -320,7 +269,7 @@ struct simd_norm : Base {
     }
     for (; j < d; j += width) {
       const index_t m = std::min(width, d - j);
-      const batch c = xsimd::select(xsimd::batch_bool<float, Arch>(lane_below(m)), load(a + j, m) - vmu, batch(0.0f));
+      const batch c = xsimd::select(xsimd::batch_bool<float, Arch>(lane_below(m)), io::load(a + j, m) - vmu, batch(0.0f));
       s0 = xsimd::fma(c, c, s0);
     }
     return xsimd::hadd((s0 + s1) + (s2 + s3));
@@ -350,8 +299,8 @@ struct simd_norm : Base {
     void add_to(int s, float* out) const noexcept {
       for_each_block(d, [&](index_t j, index_t m) {
         batch acc(0.0f);
-        for (index_t c = 0; c < count; ++c) acc += load(sums.data() + (static_cast<index_t>(s) * count + c) * d + j, m);
-        store(out + j, m, load(out + j, m) + acc);
+        for (index_t c = 0; c < count; ++c) acc += io::load(sums.data() + (static_cast<index_t>(s) * count + c) * d + j, m);
+        io::store(out + j, m, io::load(out + j, m) + acc);
       });
     }
   };

@@ -11,6 +11,8 @@
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/simd/row_io.hpp"
+
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
@@ -42,6 +44,7 @@ struct simd_rope : Base {
 
  private:
   using batch = xsimd::batch<float, Arch>;
+  using io = row_io<Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
   static constexpr index_t block = 64;  // frequencies whose cos/sin are held at once (a multiple of width)
   static_assert(block % static_cast<index_t>(batch::size) == 0);
@@ -54,7 +57,7 @@ struct simd_rope : Base {
     const index_t grain = std::max<index_t>(1, index_t{32768} / std::max<index_t>(heads * half * 2, 1));
     const float* f = inv_freq.data_handle();
     // out of place, a large output is written with streaming stores (lower half, then upper half)
-    const bool stream = !backward && a.data_handle() != b.data_handle() && streams(b);
+    const bool stream = !backward && a.data_handle() != b.data_handle() && io::streams(b);
     parallel_for(be.pool, n, grain, [&](index_t r0, index_t r1) {
       alignas(64) float cs[block + batch::size] = {}, sn[block + batch::size] = {};  // padded for unaligned reads
       for (index_t r = r0; r < r1; ++r) {
@@ -62,7 +65,7 @@ struct simd_rope : Base {
         for (index_t i0 = 0; i0 < half; i0 += block) {
           const index_t cnt = std::min(block, half - i0);
           for (index_t k = 0; k < cnt; k += width) {
-            const auto [s, c] = xsimd::sincos(vp * load(f + i0 + k, std::min(width, cnt - k)));
+            const auto [s, c] = xsimd::sincos(vp * io::load(f + i0 + k, std::min(width, cnt - k)));
             c.store_aligned(cs + k);
             s.store_aligned(sn + k);
           }
@@ -71,87 +74,33 @@ struct simd_rope : Base {
             float* br = b.data_handle() + r * b.stride(0) + hd * b.stride(1) + i0;
             if (stream) {
               auto at = [](const float* t, index_t k) { return batch::load_unaligned(t + k); };
-              store_blocks(br, cnt, true, [&](index_t k, index_t m) {
-                return xsimd::fms(load(ar + k, m), at(cs, k), load(ar + half + k, m) * at(sn, k));
+              io::store_blocks(br, cnt, true, [&](index_t k, index_t m) {
+                return xsimd::fms(io::load(ar + k, m), at(cs, k), io::load(ar + half + k, m) * at(sn, k));
               });
-              store_blocks(br + half, cnt, true, [&](index_t k, index_t m) {
-                return xsimd::fma(load(ar + half + k, m), at(cs, k), load(ar + k, m) * at(sn, k));
+              io::store_blocks(br + half, cnt, true, [&](index_t k, index_t m) {
+                return xsimd::fma(io::load(ar + half + k, m), at(cs, k), io::load(ar + k, m) * at(sn, k));
               });
               continue;
             }
             for (index_t k = 0; k < cnt; k += width) {
               const index_t m = std::min(width, cnt - k);
               const batch c = batch::load_aligned(cs + k), s = batch::load_aligned(sn + k);
-              const batch lo = load(ar + k, m), hi = load(ar + half + k, m);
+              const batch lo = io::load(ar + k, m), hi = io::load(ar + half + k, m);
               if constexpr (backward) {
-                store(br + k, m, load(br + k, m) + xsimd::fma(lo, c, hi * s));
-                store(br + half + k, m, load(br + half + k, m) + xsimd::fms(hi, c, lo * s));
+                io::store(br + k, m, io::load(br + k, m) + xsimd::fma(lo, c, hi * s));
+                io::store(br + half + k, m, io::load(br + half + k, m) + xsimd::fms(hi, c, lo * s));
               } else {
-                store(br + k, m, xsimd::fms(lo, c, hi * s));
-                store(br + half + k, m, xsimd::fma(hi, c, lo * s));
+                io::store(br + k, m, xsimd::fms(lo, c, hi * s));
+                io::store(br + half + k, m, xsimd::fma(hi, c, lo * s));
               }
             }
           }
         }
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 
-  /// Outputs of at least this many bytes are written with streaming (non-temporal) stores: they would not
-  /// stay in cache anyway, and streaming skips reading each destination line before it is overwritten.
-  static constexpr index_t stream_bytes = index_t{32} << 20;
-  template <class View>
-  static bool streams(const View& out) noexcept {
-    return out.size() * static_cast<index_t>(sizeof(float)) >= stream_bytes;
-  }
-  /// out[j, j+m) = f(j, m) over [0, d) in blocks; with `stream`, full blocks at register-aligned addresses use
-  /// streaming stores. Block boundaries do not change any value (f is elementwise).
-  template <class F>
-  static void store_blocks(float* out, index_t d, bool stream, F&& f) {
-    index_t j = 0;
-    if (stream) {
-      constexpr auto bytes = static_cast<std::uintptr_t>(sizeof(float) * batch::size);
-      const auto misalign = reinterpret_cast<std::uintptr_t>(out) % bytes;
-      const index_t head = std::min(d, misalign ? static_cast<index_t>((bytes - misalign) / sizeof(float)) : 0);
-      if (head > 0) store(out, head, f(0, head));
-      for (j = head; j + width <= d; j += width) stream_store(out + j, f(j, width));
-    }
-    for (; j + width <= d; j += width) store(out + j, width, f(j, width));
-    if (j < d) store(out + j, d - j, f(j, d - j));
-  }
-  static void stream_store(float* p, const batch& v) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-      _mm512_stream_ps(p, v);
-    else if constexpr (batch::size == 8 && std::is_base_of_v<xsimd::avx, Arch>)
-      _mm256_stream_ps(p, v);
-    else if constexpr (batch::size == 4 && std::is_base_of_v<xsimd::sse2, Arch>)
-      _mm_stream_ps(p, v);
-    else
-      v.store_aligned(p);
-#else
-    v.store_aligned(p);
-#endif
-  }
-  /// Orders a task's streaming stores before whatever follows it.
-  static void stream_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    _mm_sfence();
-#endif
-  }
-  static batch load(const float* p, index_t m) noexcept {
-    if (m == width) return batch::load_unaligned(p);
-    alignas(64) float buf[batch::size] = {};
-    std::copy(p, p + m, buf);
-    return batch::load_aligned(buf);
-  }
-  static void store(float* p, index_t m, const batch& v) noexcept {
-    if (m == width) return v.store_unaligned(p);
-    alignas(64) float buf[batch::size];
-    v.store_aligned(buf);
-    std::copy(buf, buf + m, p);
-  }
 };
 
 }  // namespace slim::backend::detail

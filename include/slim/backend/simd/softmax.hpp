@@ -15,6 +15,8 @@
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/simd/row_io.hpp"
+
 #include "slim/backend/scalar/softmax.hpp"
 #include "slim/core/tensor.hpp"
 #include "slim/core/thread_pool.hpp"
@@ -37,7 +39,7 @@ struct simd_softmax : Base {
     check_softmax_forward<float>(x, scale, y);
     const index_t s = x.extent(1), l = x.extent(2);
     const float neg_inf = -std::numeric_limits<float>::infinity();
-    const bool stream = streams(y);
+    const bool stream = io::streams(y);
     parallel_for(be.pool, x.extent(0) * s, rows_per_task(l), [&](index_t q0, index_t q1) {
       float* e = row_scratch(l);  // exp(scale·x − m) of one row, then written to y normalised
       for (index_t q = q0; q < q1; ++q) {
@@ -60,11 +62,11 @@ struct simd_softmax : Base {
         }
         for (; j < lim; j += width) {
           const index_t m = std::min(width, lim - j);
-          m0 = xsimd::max(m0, xsimd::select(lane_below(m), vs * load(xr + j, m), batch(neg_inf)));
+          m0 = xsimd::max(m0, xsimd::select(lane_below(m), vs * io::load(xr + j, m), batch(neg_inf)));
         }
         const float mx = horizontal_max(xsimd::max(xsimd::max(m0, m1), xsimd::max(m2, m3)));
         if (mx == neg_inf) {  // nothing visible, or every visible input is −∞
-          store_blocks(yr, l, stream, [&](index_t, index_t) { return batch(0.0f); });
+          io::store_blocks(yr, l, stream, [&](index_t, index_t) { return batch(0.0f); });
           continue;
         }
         // pass 2: e = exp(scale·x − m) and their sum; masked columns get e = 0
@@ -83,16 +85,16 @@ struct simd_softmax : Base {
         }
         for (; j < lim; j += width) {
           const index_t m = std::min(width, lim - j);
-          const batch ev = xsimd::select(lane_below(m), xsimd::exp(xsimd::fms(vs, load(xr + j, m), vm)), batch(0.0f));
-          store(e + j, m, ev);
+          const batch ev = xsimd::select(lane_below(m), xsimd::exp(xsimd::fms(vs, io::load(xr + j, m), vm)), batch(0.0f));
+          io::store(e + j, m, ev);
           s0 += ev;
         }
         std::fill(e + lim, e + l, 0.0f);
         // pass 3: y = e / Σe
         const batch inv(1.0f / xsimd::hadd(s0 + s1));
-        store_blocks(yr, l, stream, [&](index_t k, index_t m) { return load(e + k, m) * inv; });
+        io::store_blocks(yr, l, stream, [&](index_t k, index_t m) { return io::load(e + k, m) * inv; });
       }
-      if (stream) stream_fence();
+      if (stream) io::stream_fence();
     });
   }
 
@@ -121,7 +123,7 @@ struct simd_softmax : Base {
         }
         for (; j < l; j += width) {
           const index_t m = std::min(width, l - j);
-          s0 = xsimd::fma(load(yr + j, m), load(dyr + j, m), s0);
+          s0 = xsimd::fma(io::load(yr + j, m), io::load(dyr + j, m), s0);
         }
         const batch dot(xsimd::hadd((s0 + s1) + (s2 + s3)));
         const batch vs(scale);
@@ -130,7 +132,7 @@ struct simd_softmax : Base {
             __builtin_prefetch(next_y + k);
             __builtin_prefetch(next_dy + k);
           }
-          store(dxr + k, m, xsimd::fma(vs * load(yr + k, m), load(dyr + k, m) - dot, load(dxr + k, m)));
+          io::store(dxr + k, m, xsimd::fma(vs * io::load(yr + k, m), io::load(dyr + k, m) - dot, io::load(dxr + k, m)));
         });
       }
     });
@@ -138,6 +140,7 @@ struct simd_softmax : Base {
 
  private:
   using batch = xsimd::batch<float, Arch>;
+  using io = row_io<Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
   static constexpr index_t line = 64 / static_cast<index_t>(sizeof(float));  // floats per cache line
 
@@ -153,60 +156,6 @@ struct simd_softmax : Base {
     float m = lanes[0];
     for (std::size_t k = 1; k < batch::size; ++k) m = std::max(m, lanes[k]);
     return m;
-  }
-  static batch load(const float* p, index_t m) noexcept {
-    if (m == width) return batch::load_unaligned(p);
-    alignas(64) float buf[batch::size] = {};
-    std::copy(p, p + m, buf);
-    return batch::load_aligned(buf);
-  }
-  static void store(float* p, index_t m, const batch& v) noexcept {
-    if (m == width) return v.store_unaligned(p);
-    alignas(64) float buf[batch::size];
-    v.store_aligned(buf);
-    std::copy(buf, buf + m, p);
-  }
-  /// Outputs of at least this many bytes are written with streaming (non-temporal) stores: they would not
-  /// stay in cache anyway, and streaming skips reading each destination line before it is overwritten.
-  static constexpr index_t stream_bytes = index_t{32} << 20;
-  template <class View>
-  static bool streams(const View& out) noexcept {
-    return out.size() * static_cast<index_t>(sizeof(float)) >= stream_bytes;
-  }
-  /// out[j, j+m) = f(j, m) over [0, d) in blocks; with `stream`, full blocks at register-aligned addresses use
-  /// streaming stores. Block boundaries do not change any value (f is elementwise).
-  template <class F>
-  static void store_blocks(float* out, index_t d, bool stream, F&& f) {
-    index_t j = 0;
-    if (stream) {
-      constexpr auto bytes = static_cast<std::uintptr_t>(sizeof(float) * batch::size);
-      const auto misalign = reinterpret_cast<std::uintptr_t>(out) % bytes;
-      const index_t head = std::min(d, misalign ? static_cast<index_t>((bytes - misalign) / sizeof(float)) : 0);
-      if (head > 0) store(out, head, f(0, head));
-      for (j = head; j + width <= d; j += width) stream_store(out + j, f(j, width));
-    }
-    for (; j + width <= d; j += width) store(out + j, width, f(j, width));
-    if (j < d) store(out + j, d - j, f(j, d - j));
-  }
-  static void stream_store(float* p, const batch& v) noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
-      _mm512_stream_ps(p, v);
-    else if constexpr (batch::size == 8 && std::is_base_of_v<xsimd::avx, Arch>)
-      _mm256_stream_ps(p, v);
-    else if constexpr (batch::size == 4 && std::is_base_of_v<xsimd::sse2, Arch>)
-      _mm_stream_ps(p, v);
-    else
-      v.store_aligned(p);
-#else
-    v.store_aligned(p);
-#endif
-  }
-  /// Orders a task's streaming stores before whatever follows it.
-  static void stream_fence() noexcept {
-#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
-    _mm_sfence();
-#endif
   }
   /// A float buffer of at least n elements owned by the calling thread (reused across calls).
   static float* row_scratch(index_t n) {
