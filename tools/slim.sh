@@ -19,9 +19,10 @@ jobs="$(nproc)"
 
 # Build and test dependencies. Beyond the library's own (Eigen, xsimd, nlohmann-json, cpp-httplib) and the
 # test/benchmark frameworks (Catch2, Google Benchmark): ninja-build and ccache keep CI time down, and
-# libopenblas-dev + pkg-config give the SGEMM benchmark its OpenBLAS peer (linked into the benchmark only).
+# libopenblas-dev + pkg-config give the SGEMM benchmark its OpenBLAS peer (linked into the benchmark only);
+# unicode-data + bzip2 give the text tests Unicode's own NormalizationTest.txt (an oracle independent of our tables).
 packages=(cmake g++ ninja-build ccache libeigen3-dev libxsimd-dev catch2 libbenchmark-dev nlohmann-json3-dev
-          libcpp-httplib-dev libopenblas-dev pkg-config)
+          libcpp-httplib-dev libopenblas-dev pkg-config unicode-data bzip2)
 
 say() { printf '[slim] %s\n' "$*"; }
 die() {
