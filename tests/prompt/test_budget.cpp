@@ -224,11 +224,11 @@ TEST_CASE("no leakage: a user's validation and test items never reach that user'
           CHECK(std::find(p.shown.begin(), p.shown.end(), valid) == p.shown.end());
           CHECK(std::find(p.shown.begin(), p.shown.end(), test) == p.shown.end());
           // the marker "T<id>:" starts every title; held-out markers never appear, the last train item's does
-          CHECK(p.text.find("T" + std::to_string(valid) + ":") == std::string::npos);
-          CHECK(p.text.find("T" + std::to_string(test) + ":") == std::string::npos);
+          CHECK(p.text.find(std::string("T") + std::to_string(valid) + ":") == std::string::npos);
+          CHECK(p.text.find(std::string("T") + std::to_string(test) + ":") == std::string::npos);
           REQUIRE_FALSE(p.shown.empty());
           CHECK(p.shown.back() == seq[seq.size() - 3]);
-          CHECK(p.text.find("T" + std::to_string(seq[seq.size() - 3]) + ":") != std::string::npos);
+          CHECK(p.text.find(std::string("T") + std::to_string(seq[seq.size() - 3]) + ":") != std::string::npos);
         }
       }
     }

@@ -369,7 +369,7 @@ TEST_CASE("parser: arbitrary bytes never throw and offsets stay in range", "[pro
   const std::string big(200000, 'a');
   CHECK(parse_rationale(big, &movies()).status == parse_status::unstructured);
   std::string lines;
-  for (int i = 0; i < 5000; ++i) lines += "Step " + std::to_string(i % 97) + ": Heat\n";
+  for (int i = 0; i < 5000; ++i) lines += std::string("Step ") + std::to_string(i % 97) + ": Heat\n";
   CHECK_NOTHROW(parse_rationale(lines, &movies()));
   // inputs that a quadratic rule would choke on: a 300 KB list item, 40,000 fields
   std::string list_item = "1. ";
