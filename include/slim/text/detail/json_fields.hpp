@@ -52,6 +52,8 @@ inline json parse_json(std::string_view text, const std::string& file) {
     return json::parse(text.begin(), text.end());
   } catch (const json::parse_error& e) {
     throw error(file, cat("byte ", e.byte), cat("invalid JSON: ", e.what()));
+  } catch (const json::exception& e) {  // e.g. out_of_range.406: a number too large for a double ("4e234567")
+    throw error(file, "", cat("invalid JSON: ", e.what()));
   }
 }
 
