@@ -19,5 +19,7 @@ struct usage_error : std::runtime_error {
 int run_help(args a);
 int run_version(args a);
 int run_kernels(args a);
+int run_tokenize(args a);
+int run_rec(args a);
 
 }  // namespace slim::cli

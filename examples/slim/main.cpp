@@ -25,6 +25,15 @@ constexpr command commands[] = {
      "  --threads N  thread pool of the simd backends (default 1)\n"
      "  --quick      small cases, short timing",
      run_kernels},
+    {"tokenize", "tokenize --tokenizer PATH [...]",
+     "JSON Lines {\"text\"} on stdin -> {\"ids\"} on stdout (--decode: the\n"
+     "reverse; --add-special; `tokenize train` trains a byte-level BPE);\n"
+     "PATH: tokenizer.json, tokenizer.model, vocab.txt or a GPT-2 folder",
+     run_tokenize},
+    {"rec", "rec train --data PATH [...]",
+     "train SASRec or GRU4Rec on a data set; progress on stderr, test\n"
+     "metrics (sampled-100 and full ranking) as one JSON object on stdout",
+     run_rec},
 };
 
 void print_usage(std::FILE* out) {
