@@ -44,14 +44,17 @@ constexpr const char* rec_usage =
     "  --eval-seed S        the sampled negatives' seed (2018)\n"
     "  --select METRIC      validation metric that picks the epoch (ndcg@10)\n"
     "  --select-full        pick the epoch by full ranking instead of the sampled protocol\n"
-    "  --backend B          auto | scalar | sse2 | avx2 | avx512 (default auto: the best this CPU runs)\n";
+    "  --backend B          auto | scalar | sse2 | avx2 | avx512 (default auto: the best this CPU runs)\n"
+    "  --checkpoint PATH    keep the run's state there after every validation; resume from it if present\n"
+    "  --trace-test         also evaluate the test stage at every validation (learning curve in \"curve\")\n";
 
 struct rec_options {
-  std::string data, format = "sasrec", model = "sasrec", item_text, loss, backend = "auto", select = "ndcg@10";
+  std::string data, format = "sasrec", model = "sasrec", item_text, loss, backend = "auto", select = "ndcg@10",
+                    checkpoint;
   long long epochs = 200, seed = 42, threads = 1, eval_every = 20, patience = 0, max_len = 200, dim = 0, blocks = 2,
             heads = 1, hidden = 128, batch = 0, negatives = 100, eval_seed = 2018;
   double dropout = -1, lr = 1e-3, l2_emb = 0;
-  bool select_full = false;
+  bool select_full = false, trace_test = false;
 };
 
 long long parse_int(std::string_view name, std::string_view s, long long lo, long long hi) {
@@ -82,8 +85,9 @@ rec_options parse_rec(args a) {
       name = name.substr(0, eq);
       inline_value = true;
     }
-    if (name == "--select-full") {
-      o.select_full = true;
+    if (name == "--select-full" || name == "--trace-test") {
+      if (inline_value) throw usage_error(str(name, " takes no value"));
+      (name == "--select-full" ? o.select_full : o.trace_test) = true;
       continue;
     }
     if (!name.starts_with("--")) throw usage_error(str("unexpected argument '", name, "'"));
@@ -106,6 +110,8 @@ rec_options parse_rec(args a) {
       o.backend = value;
     else if (name == "--select")
       o.select = value;
+    else if (name == "--checkpoint")
+      o.checkpoint = value;
     else if (name == "--epochs")
       o.epochs = parse_int(name, value, 0, big);
     else if (name == "--seed")
@@ -189,6 +195,8 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
   tc.select_on_full = o.select_full;
   tc.eval.negatives = o.negatives;
   tc.eval.sampler_seed = static_cast<std::uint64_t>(o.eval_seed);
+  tc.checkpoint = o.checkpoint;
+  tc.trace_test = o.trace_test;
   if (o.select_full && !tc.eval.full) throw usage_error("--select-full needs full ranking");
   if (!o.select_full && o.negatives == 0 && o.eval_every > 0)
     throw usage_error("--negatives 0 leaves no sampled metric to select on: add --select-full");
@@ -217,6 +225,8 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
       std::fprintf(stderr, "  | valid %s %.4f%s (%.1f s)", o.select.c_str(), e.selected, e.improved ? " *" : "",
                    e.valid->seconds);
       if (!e.valid->full.names.empty()) std::fprintf(stderr, "  full ndcg@10 %.4f", e.valid->full.mean("ndcg@10"));
+      if (e.test && !e.test->sampled.names.empty())
+        std::fprintf(stderr, "  | test %s %.4f", o.select.c_str(), e.test->sampled.mean(o.select));
     }
     std::fprintf(stderr, "\n");
   };
@@ -266,6 +276,27 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
     if (!r.valid->full.names.empty()) v["full"] = metrics_json(r.valid->full);
     out["valid"] = v;
   }
+  nlohmann::json curve = nlohmann::json::array();
+  auto named = [&](const std::vector<double>& v) {
+    nlohmann::json m = nlohmann::json::object();
+    for (std::size_t i = 0; i < v.size() && i < tc.eval.metrics.size(); ++i) m[tc.eval.metrics[i].name()] = v[i];
+    return m;
+  };
+  auto section = [&](const std::vector<double>& sampled, const std::vector<double>& full) {
+    nlohmann::json j = nlohmann::json::object();
+    if (!sampled.empty()) j[sampled_key] = named(sampled);
+    if (!full.empty()) j["full"] = named(full);
+    return j;
+  };
+  for (const rec::curve_point& c : r.curve) {
+    nlohmann::json point = {{"epoch", c.epoch},
+                            {"train_seconds", c.train_seconds},
+                            {"eval_seconds", c.eval_seconds},
+                            {"valid", section(c.valid_sampled, c.valid_full)}};
+    if (!c.test_sampled.empty() || !c.test_full.empty()) point["test"] = section(c.test_sampled, c.test_full);
+    curve.push_back(point);
+  }
+  out["curve"] = curve;
   out["test_users"] = r.test.users.size();
   out["users"] = split.num_users();
   out["items"] = split.num_items;

@@ -1,8 +1,11 @@
 // rec backbones and trainer: whole-model gradients against central differences (double, scalar backend),
 // padding never scored, training negatives, determinism across thread counts, a synthetic world with a
 // learnable rule learned to a high HR@10, and early stopping that restores the best validation epoch.
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <set>
 #include <span>
@@ -12,6 +15,7 @@
 
 #include "slim/backend/scalar.hpp"
 #include "slim/backend/simd.hpp"
+#include "slim/io/atomic_file.hpp"
 #include "slim/nn/init.hpp"
 #include "slim/nn/linear.hpp"
 #include "slim/rec/evaluate.hpp"
@@ -301,6 +305,66 @@ TEST_CASE("training is bit-identical at 1 and 2 threads (SASRec and GRU4Rec, sim
   tc.seed = 43;
   const auto s3 = run(make_sasrec, 2);
   CHECK(s3.first != s1.first);
+}
+
+TEST_CASE("a run interrupted after a validation resumes from its checkpoint and ends bit-identical", "[rec][trainer]") {
+  const auto split = random_world(60, 80, 3, 25, 14);
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("slim_rec_ckpt_" + std::to_string(::getpid()) + ".bin")).string();
+  std::filesystem::remove(path);
+  rec::train_config tc;
+  tc.epochs = 5;
+  tc.batch_size = 16;
+  tc.eval_every = 2;
+  tc.eval.negatives = 30;
+  tc.trace_test = true;
+  const backend::scalar be{};
+  auto make = [&] {
+    return rec::sasrec<sb>(rec::sasrec_config{.dim = 8, .blocks = 1, .heads = 2, .max_len = 12}, split.num_items, 5);
+  };
+  auto whole = make();
+  const rec::train_report a = rec::fit(be, whole, split, tc);
+
+  tc.checkpoint = path;
+  struct interrupted {};
+  auto first = make();
+  CHECK_THROWS_AS(rec::fit(be, first, split, tc,
+                           [](const rec::progress_event& e) {
+                             if (e.epoch == 4) throw interrupted{};
+                           }),
+                  interrupted);
+  auto second = make();
+  const rec::train_report b = rec::fit(be, second, split, tc);
+  CHECK(parameter_values(second) == parameter_values(whole));
+  CHECK(b.epochs_run == a.epochs_run);
+  CHECK(b.best_epoch == a.best_epoch);
+  CHECK(b.epoch_loss == a.epoch_loss);
+  CHECK(b.test.full.values == a.test.full.values);
+  CHECK(b.test.sampled.values == a.test.sampled.values);
+  CHECK(b.valid->sampled.values == a.valid->sampled.values);
+  REQUIRE(b.curve.size() == 3);  // validations at epochs 2, 4 and 5 (the last)
+  REQUIRE(a.curve.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(b.curve[i].epoch == a.curve[i].epoch);
+    CHECK(b.curve[i].valid_sampled == a.curve[i].valid_sampled);
+    CHECK(b.curve[i].test_full == a.curve[i].test_full);
+    CHECK(a.curve[i].test_full.size() == 4);  // traced: ndcg@10, hr@10, hr@20, mrr@10
+  }
+  // the traced test of the last validation is the test of those parameters when they are the best
+  if (a.best_epoch == 5) CHECK(a.curve[2].test_full[0] == a.test.full.mean("ndcg@10"));
+  // the finished run left its state: fitting again goes straight to the same test
+  auto third = make();
+  CHECK(rec::fit(be, third, split, tc).test.full.values == a.test.full.values);
+  // other settings, or a damaged file, are refused with an error naming the file
+  tc.adam.lr *= 2;
+  auto other = make();
+  CHECK_THROWS_AS(rec::fit(be, other, split, tc), slim::error);
+  tc.adam.lr /= 2;
+  const std::string bytes = io::read_file(path);
+  io::write_file_atomic(path, bytes.substr(0, bytes.size() / 2));
+  auto damaged = make();
+  CHECK_THROWS_WITH(rec::fit(be, damaged, split, tc), Catch::Contains(path) && Catch::Contains("ends early"));
+  std::filesystem::remove(path);
 }
 
 TEST_CASE("a world with a learnable rule (next = successor) is learned: the loss falls and HR@10 is high",

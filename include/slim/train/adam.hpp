@@ -69,6 +69,14 @@ class adam {
     }
   }
 
+  /// Calls f(param, m, v) for every attached parameter and its moments (checkpoints save and restore them).
+  template <class F>
+  void visit_state(F&& f) {
+    for (slot& s : slots_) f(*s.param, s.m, s.v);
+  }
+  /// Sets the step count (a resumed run continues the bias corrections where it stopped).
+  void set_steps(std::int64_t steps) noexcept { step_ = steps; }
+
   /// Multiplies every group's learning rate (1 by default), for schedules.
   void set_lr_scale(double s) noexcept { lr_scale_ = s; }
   std::int64_t steps() const noexcept { return step_; }
