@@ -4,8 +4,8 @@
 #   fuzz/run_all.sh SECONDS [TARGET...]        e.g. fuzz/run_all.sh 600   or   fuzz/run_all.sh 60 encode
 # Environment:
 #   SLIM_FUZZ_WORK  work folder (default /tmp/slim_fuzz): bin/ (built targets), corpus/<target>/ (kept between
-#                   runs, seeded from tests/data/text each time), artifacts/<target>/ (crash-*, leak-*, ...),
-#                   logs/<target>.log
+#                   runs, seeded from tests/data/text and tests/data/io each time), artifacts/<target>/
+#                   (crash-*, leak-*, ...), logs/<target>.log
 #   SLIM_FUZZ_BIN   a folder with prebuilt fuzz_* programs (a CMake build with -DSLIM_BUILD_FUZZERS=ON puts
 #                   them in <build>/fuzz); default: build them here with $CXX (default clang++)
 #   SLIM_DATA_DIR   the shared data folder; fuzz_encode then also runs GPT-2's and LLaMA-2's own tokenizers
@@ -23,7 +23,7 @@ shift
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=${SLIM_FUZZ_WORK:-/tmp/slim_fuzz}
 data=$root/tests/data/text
-all_targets=(tokenizer_json gpt2_files sentencepiece_model wordpiece_vocab encode bpe_trainer)
+all_targets=(tokenizer_json gpt2_files sentencepiece_model wordpiece_vocab encode bpe_trainer safetensors)
 targets=("${@:-${all_targets[@]}}")
 mkdir -p "$work"/{bin,corpus,artifacts,logs}
 
@@ -91,6 +91,35 @@ PY
     wordpiece_vocab)
       for b in 00 01 03 09 11; do { printf "\\x$b"; cat "$data/wordpiece_vocab.txt"; } | seed "$t" "vocab_$b"; done
       { printf '\x01'; printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhello\n##lo\nworld\n'; } | seed "$t" tiny ;;
+    safetensors)
+      # the committed reference-written file plus small files made here: every dtype, metadata, a scalar,
+      # an empty tensor, an odd-offset F32 (no zero-copy view), several tensors of mixed sizes
+      cp "$root/tests/data/io/python_small.safetensors" "$c/seed_python_small.safetensors"
+      python3 - "$c" <<'PY'
+import json, struct, sys
+out = sys.argv[1]
+def save(name, tensors, meta=None, pad=True):
+    header, data = {}, b""
+    if meta is not None:
+        header["__metadata__"] = meta
+    for n, (dt, shape, raw) in tensors.items():
+        header[n] = {"dtype": dt, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    h = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        h += b" " * (-len(h) % 8)
+    open(f"{out}/seed_{name}", "wb").write(struct.pack("<Q", len(h)) + h + data)
+save("every_dtype", {"f64": ("F64", [1], struct.pack("<d", 1.5)), "f32": ("F32", [2], struct.pack("<2f", 1, -2)),
+                     "f16": ("F16", [2], b"\x00\x3c\x00\xc0"), "bf16": ("BF16", [2], b"\x80\x3f\x00\xc0"),
+                     "i64": ("I64", [1], struct.pack("<q", -5)), "i32": ("I32", [1], struct.pack("<i", 7)),
+                     "i16": ("I16", [1], struct.pack("<h", -3)), "i8": ("I8", [2], b"\x01\xff"),
+                     "u8": ("U8", [1], b"\x09"), "bool": ("BOOL", [3], b"\x00\x01\x00")},
+     meta={"format": "pt"})
+save("scalar_empty", {"s": ("F32", [], struct.pack("<f", 3)), "e": ("F16", [0, 4], b"")}, meta={})
+save("odd_offset", {"a": ("U8", [1], b"\x07"), "b": ("F32", [1], struct.pack("<f", 1))}, pad=False)
+save("matrix", {"w": ("F32", [2, 3], struct.pack("<6f", *range(6))), "b": ("BF16", [3], b"\x00\x00" * 3)})
+PY
+      ;;
     encode|bpe_trainer)
       # one seed per parity-corpus string (every 4th), as raw bytes; the trainer's seeds get a settings prefix
       python3 - "$data/corpus.jsonl" "$c" "$t" <<'PY'
