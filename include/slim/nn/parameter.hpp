@@ -22,7 +22,8 @@ enum class parameter_role : std::uint8_t { weight, bias, embedding, norm };
 /// A parameter of rank 1 or 2: value and gradient (same shape, contiguous), a dotted name as PyTorch's
 /// state_dict spells it ("attention_layers.0.in_proj_weight"), a role, and a trainable flag (a frozen
 /// parameter keeps its gradient at zero and optimisers skip it). Gradients accumulate (+=); zero them
-/// once per step.
+/// once per step. `freeze()` also releases the gradient buffer (a frozen base model under LoRA holds no
+/// gradient memory); a parameter without one has `has_grad() == false` and empty gradient views.
 template <class T>
 struct parameter {
   std::string name;
@@ -51,10 +52,26 @@ struct parameter {
 
   matrix_view<T> matrix() noexcept { return {value.data(), {rows, cols}}; }
   matrix_view<const T> matrix() const noexcept { return {value.data(), {rows, cols}}; }
-  matrix_view<T> grad_matrix() noexcept { return {grad.data(), {rows, cols}}; }
+  matrix_view<T> grad_matrix() noexcept {
+    if (!has_grad()) return {};
+    return {grad.data(), {rows, cols}};
+  }
   vector_view<T> vector() noexcept { return value.view(); }
   vector_view<const T> vector() const noexcept { return value.view(); }
   vector_view<T> grad_vector() noexcept { return grad.view(); }
+
+  /// True when a gradient buffer is allocated (always, unless frozen by `freeze()` with a non-empty value).
+  bool has_grad() const noexcept { return grad.size() == value.size(); }
+  /// Not trainable, and the gradient buffer released.
+  void freeze() {
+    trainable = false;
+    grad = tensor<T, 1>();
+  }
+  /// Trainable again, with a zero gradient buffer.
+  void unfreeze() {
+    trainable = true;
+    if (!has_grad()) grad = tensor<T, 1>({value.size()});
+  }
 
   void zero_grad() noexcept {
     if (grad.size()) std::memset(grad.data(), 0, static_cast<std::size_t>(grad.size()) * sizeof(T));
