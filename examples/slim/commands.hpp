@@ -21,5 +21,6 @@ int run_version(args a);
 int run_kernels(args a);
 int run_tokenize(args a);
 int run_rec(args a);
+int run_lm(args a);
 
 }  // namespace slim::cli

@@ -34,6 +34,11 @@ constexpr command commands[] = {
      "train SASRec or GRU4Rec on a data set; progress on stderr, test\n"
      "metrics (sampled-100 and full ranking) as one JSON object on stdout",
      run_rec},
+    {"lm", "lm <command> --model DIR [...]",
+     "an HF checkpoint folder's language model: `lm logits`, `lm generate`,\n"
+     "`lm train` (LoRA or full, from JSON Lines); `lm embed`: sentence\n"
+     "embeddings from a BERT-family encoder; results as JSON on stdout",
+     run_lm},
 };
 
 void print_usage(std::FILE* out) {

@@ -352,7 +352,13 @@ int run_rec(args a) {
     std::fprintf(a.empty() ? stderr : stdout, "%s", rec_usage);
     return a.empty() ? 2 : 0;
   }
-  if (a[0] == "train") return rec_train(a.subspan(1));
+  if (a[0] == "train") {
+    if (a.size() > 1 && (a[1] == "--help" || a[1] == "-h")) {
+      std::fprintf(stdout, "%s", rec_usage);
+      return 0;
+    }
+    return rec_train(a.subspan(1));
+  }
   throw usage_error(str("unknown rec subcommand '", a[0], "' (known: train)"));
 }
 
