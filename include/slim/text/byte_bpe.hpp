@@ -6,8 +6,9 @@
 //      ByteLevel (optional prefix space per piece, optional GPT-2 split);
 //   3. each piece becomes one symbol per byte and BPE merges adjacent symbols, lowest merge rank first and
 //      leftmost first among equal ranks (HF's `Word::merge_all`, priority queue with lazy invalidation:
-//      O(n log n) in the piece length, so a 1 MB word is no problem); with `ignore_merges` a piece that is
-//      itself a vocabulary token is emitted whole;
+//      O(n log n) in the piece length, so a 1 MB word is no problem; pieces of at most 64 symbols take a
+//      faster linear scan in the same order); with `ignore_merges` a piece that is itself a vocabulary
+//      token is emitted whole;
 //   4. with `encode_options::add_special`, the post-processor's tokens (TemplateProcessing, Roberta/Bert
 //      processing) go around the ids.
 // Decoding concatenates the bytes each token spells (byte_level.hpp); see tokenizer.hpp for the contract.
@@ -219,9 +220,15 @@ class byte_bpe {
   };
   /// Buffers reused across the pieces of one encode call.
   struct scratch {
+    std::vector<token_id> ids, merged;  // a short word: its symbols, and what each adjacent pair merges into
+    std::vector<std::uint32_t> ranks;   // ... and each pair's merge rank (no_merge when none)
     std::vector<symbol> symbols;
     std::vector<queued_merge> initial, queue;
   };
+  /// Words of at most this many symbols merge by scanning for the lowest rank (no heap, no sort); longer
+  /// ones use the queue, whose cost stays O(n log n). Both give the same ids; only speed depends on it.
+  static constexpr std::size_t short_word = 64;
+  static constexpr std::uint32_t no_merge = ~std::uint32_t{0};
 
   static std::uint64_t pair_key(token_id a, token_id b) noexcept {
     return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
@@ -275,38 +282,81 @@ class byte_bpe {
         return;
       }
     }
-    auto& sym = s.symbols;
-    sym.clear();
-    auto add = [&](token_id id) {
-      const auto n = static_cast<std::int32_t>(sym.size());
-      if (n > 0) sym.back().next = n;
-      sym.push_back({id, n - 1, -1, false});
-    };
+    auto& ids = s.ids;
+    ids.clear();
     token_id pending_unk = -1;  // an <unk> not yet added (HF fuses consecutive ones when fuse_unk)
     const token_id unk = unk_ ? *unk_ : -1;
     for (const char c : word) {
       const auto b = static_cast<unsigned char>(c);
       if (byte_id_[b] >= 0) {
-        if (pending_unk >= 0) add(pending_unk);
+        if (pending_unk >= 0) ids.push_back(pending_unk);
         pending_unk = -1;
-        add(byte_id_[b]);
+        ids.push_back(byte_id_[b]);
         continue;
       }
       if (byte_fallback_ && fallback_ok_[b]) {  // HF spells the *alphabet character's* UTF-8 bytes as <0xXX>
         for (const token_id f : fallback_ids_[b])
-          if (f >= 0) add(f);
+          if (f >= 0) ids.push_back(f);
         continue;
       }
       if (unk >= 0) {
-        if (pending_unk >= 0 && !fuse_unk_) add(pending_unk);
+        if (pending_unk >= 0 && !fuse_unk_) ids.push_back(pending_unk);
         pending_unk = unk;
       }
       // otherwise HF drops a byte the vocabulary cannot spell
     }
-    if (pending_unk >= 0) add(pending_unk);
+    if (pending_unk >= 0) ids.push_back(pending_unk);
+    if (ids.size() <= short_word) {
+      merge_short(s);
+      out.insert(out.end(), ids.begin(), ids.end());
+      return;
+    }
+    auto& sym = s.symbols;
+    sym.clear();
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const auto n = static_cast<std::int32_t>(i);
+      sym.push_back({ids[i], n - 1, i + 1 < ids.size() ? n + 1 : -1, false});
+    }
     merge_all(s);
     for (const auto& x : sym)
       if (!x.removed) out.push_back(x.id);
+  }
+
+  /// The merge loop for a short word, on a compact array: merge the adjacent pair of lowest rank, leftmost
+  /// among equal ranks, until none is left — the order HF's queue pops them in (`merge_all`), so the same
+  /// ids. Each merge re-looks-up only the two pairs it changed.
+  void merge_short(scratch& s) const {
+    auto& ids = s.ids;
+    auto& ranks = s.ranks;
+    auto& merged = s.merged;
+    if (ids.size() < 2) return;
+    ranks.resize(ids.size() - 1);
+    merged.resize(ids.size() - 1);
+    auto look = [&](std::size_t i) {
+      if (const auto* m = merges_.find(pair_key(ids[i], ids[i + 1]))) {
+        ranks[i] = m->rank;
+        merged[i] = m->merged;
+      } else {
+        ranks[i] = no_merge;
+      }
+    };
+    for (std::size_t i = 0; i + 1 < ids.size(); ++i) look(i);
+    while (true) {
+      std::size_t best = 0;
+      std::uint32_t best_rank = no_merge;
+      for (std::size_t i = 0; i < ranks.size(); ++i)
+        if (ranks[i] < best_rank) {
+          best_rank = ranks[i];
+          best = i;
+        }
+      if (best_rank == no_merge) return;
+      ids[best] = merged[best];
+      ids.erase(ids.begin() + static_cast<std::ptrdiff_t>(best) + 1);
+      ranks.erase(ranks.begin() + static_cast<std::ptrdiff_t>(best));
+      merged.erase(merged.begin() + static_cast<std::ptrdiff_t>(best));
+      if (best < ranks.size()) look(best);  // (merged, its right neighbour)
+      if (best > 0) look(best - 1);         // (left neighbour, merged)
+    }
   }
 
   /// HF's merge loop: pop the queued pair with the lowest (rank, position); skip it when stale (a side was

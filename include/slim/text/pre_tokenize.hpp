@@ -83,13 +83,18 @@ inline char_class classify(char32_t cp) noexcept {
   return char_class::other;
 }
 
+/// char_at for a byte >= 0x80 (kept out of line so that the ASCII path of char_at inlines).
+[[gnu::noinline]] inline char_info char_at_multibyte(std::string_view s, std::size_t pos) noexcept {
+  const auto u = unicode::decode_utf8(s, pos);
+  if (u.status != unicode::utf8_status::ok) return {u.code_point, u.length, char_class::other};
+  return {u.code_point, u.length, classify(u.code_point)};
+}
+
 /// Decodes and classifies the character at byte `pos` (pos < s.size()); ill-formed units are `other`.
 inline char_info char_at(std::string_view s, std::size_t pos) noexcept {
   const auto b = static_cast<unsigned char>(s[pos]);
   if (b < 128) return {b, 1, ascii_class_table.cls[b]};
-  const auto u = unicode::decode_utf8(s, pos);
-  if (u.status != unicode::utf8_status::ok) return {u.code_point, u.length, char_class::other};
-  return {u.code_point, u.length, classify(u.code_point)};
+  return char_at_multibyte(s, pos);
 }
 
 /// Class of the character at `pos`, or `space`-free sentinel `other`-like "none" when pos is the end.
@@ -100,7 +105,13 @@ inline bool has_class(std::string_view s, std::size_t pos, char_class c) noexcep
 /// End of the run of characters of class `c` that starts at `pos`.
 inline std::size_t skip_class(std::string_view s, std::size_t pos, char_class c) noexcept {
   while (pos < s.size()) {
-    const auto ch = char_at(s, pos);
+    const auto b = static_cast<unsigned char>(s[pos]);
+    if (b < 128) {  // ASCII fast path
+      if (ascii_class_table.cls[b] != c) break;
+      ++pos;
+      continue;
+    }
+    const auto ch = char_at_multibyte(s, pos);
     if (ch.cls != c) break;
     pos += ch.len;
   }
