@@ -35,6 +35,7 @@
 #include "slim/text/load.hpp"
 #include "slim/train/lm_data.hpp"
 #include "slim/train/lm_trainer.hpp"
+#include "parse.hpp"
 #include "str.hpp"
 
 
@@ -85,24 +86,6 @@ struct lm_options {
   double temperature = 1.0, top_p = 1.0, alpha = 16, lora_dropout = 0, lr = 2e-4;
   std::vector<std::string> given;  // option names seen, for the per-command check
 };
-
-long long parse_int(std::string_view name, std::string_view s, long long lo, long long hi) {
-  long long v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
-    throw usage_error(
-        str(name, " wants an integer from ", std::to_string(lo), " to ", std::to_string(hi), ", not '", s, "'"));
-  return v;
-}
-
-double parse_real(std::string_view name, std::string_view s, double lo, double hi) {
-  double v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || !(v >= lo && v <= hi))
-    throw usage_error(
-        str(name, " wants a number in [", std::to_string(lo), ", ", std::to_string(hi), "], not '", s, "'"));
-  return v;
-}
 
 /// "5,17,250" → {5, 17, 250}; every entry a non-negative 32-bit integer.
 std::vector<std::int32_t> parse_ids(std::string_view name, std::string_view s) {

@@ -16,6 +16,7 @@
 #include "slim/core/thread_pool.hpp"
 #include "slim/rec/load.hpp"
 #include "slim/rec/trainer.hpp"
+#include "parse.hpp"
 #include "str.hpp"
 
 namespace slim::cli {
@@ -56,24 +57,6 @@ struct rec_options {
   double dropout = -1, lr = 1e-3, l2_emb = 0;
   bool select_full = false, trace_test = false;
 };
-
-long long parse_int(std::string_view name, std::string_view s, long long lo, long long hi) {
-  long long v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || v < lo || v > hi)
-    throw usage_error(
-        str(name, " wants an integer from ", std::to_string(lo), " to ", std::to_string(hi), ", not '", s, "'"));
-  return v;
-}
-
-double parse_real(std::string_view name, std::string_view s, double lo, double hi) {
-  double v = 0;
-  const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc{} || end != s.data() + s.size() || !(v >= lo && v <= hi))
-    throw usage_error(
-        str(name, " wants a number in [", std::to_string(lo), ", ", std::to_string(hi), "], not '", s, "'"));
-  return v;
-}
 
 rec_options parse_rec(args a) {
   rec_options o;
