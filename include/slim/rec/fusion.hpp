@@ -1,6 +1,7 @@
 // slim — fusion policies: how a backbone's item and user representations are formed from its ID-based ones
 // and from extra embeddings (item text, user rationales). `id_only` uses the ID embeddings unchanged; the
-// pipeline adds text and SLIM fusions with the same interface (docs/rec.md, "Fusion").
+// text fusions `text_concat`, `slim_fusion` and `text_matching` (fusion_text.hpp, included at the end)
+// have the same interface (docs/rec.md, "Fusion").
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -82,3 +83,6 @@ struct id_only {
 };
 
 }  // namespace slim::rec
+
+// The text fusions (text_concat, slim_fusion, text_matching) build on the definitions above.
+#include "slim/rec/fusion_text.hpp"  // IWYU pragma: export
