@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # slim's two entry points, for a fresh Debian 12 machine (as root; otherwise sudo is used to install):
 #
-#   bash tools/slim.sh run [options]   build the `slim` program and run the main job. Until the pipeline
-#                                      exists the main job is `slim kernels` (options go to it, e.g. --quick);
+#   bash tools/slim.sh run [options]   build the `slim` program and run the main job, `slim run`: the SLIM
+#                                      pipeline end to end on the embedded synthetic world (options go to
+#                                      it, e.g. --quick, --config FILE, --run-dir DIR);
 #   bash tools/slim.sh test            configure, build and run every test: a Release build with warnings as
 #                                      errors (everything: tests, benchmarks, the program, CUDA targets when
 #                                      nvcc exists, the header self-containment check), then an
@@ -119,8 +120,8 @@ cmd_run() {
   phase "configure (release)" configure_release
   phase "build the slim program" cmake --build "$build/release" --target slim-cli -j "$jobs"
   report_phases
-  say "running: slim kernels $*"
-  exec "$build/release/bin/slim" kernels "$@"
+  say "running: slim run $*"
+  exec "$build/release/bin/slim" run "$@"
 }
 
 cmd_test() {
@@ -142,7 +143,7 @@ cmd_test() {
 
 usage() {
   cat >&2 << 'EOF'
-usage: bash tools/slim.sh run [options]   build the slim program and run the main job (now: slim kernels)
+usage: bash tools/slim.sh run [options]   build the slim program and run the main job (slim run)
        bash tools/slim.sh test            configure, build and run every test (release -Werror, then ASan+UBSan)
 EOF
   exit 2

@@ -22,5 +22,7 @@ int run_kernels(args a);
 int run_tokenize(args a);
 int run_rec(args a);
 int run_lm(args a);
+int run_run(args a);
+int run_serve(args a);
 
 }  // namespace slim::cli

@@ -1,5 +1,5 @@
-// slim — the program: one dispatcher whose subcommands grow with the project (later issues add the
-// pipeline's stages; `slim run` will run it end to end).
+// slim — the program: one dispatcher for the subcommands; `slim run` is the main job (the SLIM pipeline end to
+// end on the embedded synthetic world).
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -17,6 +17,11 @@ struct command {
 };
 
 constexpr command commands[] = {
+    {"run", "run [--config FILE] [--quick] [...]",
+     "the main job: the SLIM pipeline end to end on the synthetic world\n"
+     "(oracle teacher, student distillation, SASRec and GRU4Rec with the\n"
+     "controls); the results table on stdout, artefacts in --run-dir",
+     run_run},
     {"help", "help", "this text", run_help},
     {"version", "version", "version, compiler, compiled backends and architectures, CUDA availability", run_version},
     {"kernels", "kernels [--threads N] [--quick]",
@@ -39,6 +44,12 @@ constexpr command commands[] = {
      "`lm train` (LoRA or full, from JSON Lines); `lm embed`: sentence\n"
      "embeddings from a BERT-family encoder; results as JSON on stdout",
      run_lm},
+#if SLIM_CLI_HAS_SERVE
+    {"serve", "serve --model DIR [...]",
+     "an OpenAI-compatible chat-completions server (JSON and SSE) over a\n"
+     "checkpoint folder's model; --fault injects faults for testing clients",
+     run_serve},
+#endif
 };
 
 void print_usage(std::FILE* out) {

@@ -604,6 +604,41 @@ TEST_CASE("KV cache: prefill + one-token decode reproduces the training forward'
                   slim::error);
 }
 
+TEST_CASE("decoder_lm::hidden_states: the final-norm states the LM head reads; padding does not reach real rows",
+          "[lm][embed]") {
+  nn::decoder_config c = tiny_config(false, true);
+  c.vocab_size = 29;
+  nn::decoder_lm<simd_b, nn::lora<nn::q_proj>> m(c, {.rank = 2});
+  randomize(m, 5, 0.3);
+  const index_t len = 9, h = c.hidden_size;
+  const auto ids = make_ids(2, len, 29, 7);
+  tensor<float, 2> logits({2 * len, 29}), states({2 * len, h});
+  m.forward(simd_b{}, ids.view(), logits.view());
+  m.hidden_states(simd_b{}, ids.view(), states.view());
+  // logits = states · headᵀ, computed here in double
+  auto& head = m.head();
+  for (index_t r = 0; r < 2 * len; ++r) {
+    std::vector<float> want(29);
+    for (index_t v = 0; v < 29; ++v) {
+      double z = 0;
+      for (index_t j = 0; j < h; ++j) z += static_cast<double>(states(r, j)) * head.matrix()(v, j);
+      want[static_cast<std::size_t>(v)] = static_cast<float>(z);
+    }
+    INFO("row " << r);
+    CHECK(rel_error(want.data(), &logits(r, 0), 29) < 1e-5);
+  }
+  // row 0 alone, cut to 5 tokens, gives the same states at its 5 positions (causal: later tokens never reach them)
+  tensor<std::int32_t, 2> cut({1, 5});
+  for (index_t t = 0; t < 5; ++t) cut(0, t) = ids(0, t);
+  tensor<float, 2> s5({5, h});
+  m.hidden_states(simd_b{}, cut.view(), s5.view());
+  for (index_t t = 0; t < 5; ++t) CHECK(rel_error(&s5(t, 0), &states(t, 0), h) < 1e-5);
+  tensor<std::int32_t, 2> bad({1, 2});
+  bad(0, 0) = 3;
+  bad(0, 1) = 29;
+  CHECK_THROWS_AS(m.hidden_states(simd_b{}, bad.view(), tensor<float, 2>({2, h}).view()), slim::error);
+}
+
 TEST_CASE("KV cache: a sequence's logits do not depend on the batch it is padded into", "[lm][cache]") {
   nn::decoder_config c = tiny_config(true, false);
   c.hidden_size = 32;

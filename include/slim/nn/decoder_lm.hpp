@@ -152,6 +152,39 @@ class decoder_lm {
     head_forward(be, hs_.back().view(), logits, true);
   }
 
+  /// Inference forward to the final RMSNorm: out (B·S, H), row b·S + t, for right-padded ids (B,S) (causal, so
+  /// a row's states at its real positions do not depend on its padding). No dropout; the activations of a
+  /// previous training forward are overwritten. What pooled sentence embeddings read.
+  void hidden_states(const Backend& be, tensor_view<const std::int32_t, 2> ids, matrix_view<T> out) {
+    constexpr const char* where = "slim::nn::decoder_lm::hidden_states";
+    const index_t b = ids.extent(0), s = ids.extent(1), n = b * s, hid = cfg_.hidden_size;
+    require(b > 0 && s > 0, where, "ids must be non-empty, got (", b, ", ", s, ")");
+    require(s <= cfg_.max_positions, where, "sequence length ", s, " exceeds max_position_embeddings ",
+            cfg_.max_positions);
+    require_shape(out, {n, hid}, where, "out");
+    for (index_t i = 0; i < b; ++i)
+      for (index_t t = 0; t < s; ++t)
+        require(ids(i, t) >= 0 && ids(i, t) < cfg_.vocab_size, where, "token id ", ids(i, t), " at (", i, ", ", t,
+                ") lies outside the vocabulary [0, ", cfg_.vocab_size, ")");
+    const step_context saved = ctx_;
+    ctx_ = step_context{};
+    batch_ = b;
+    ids_.resize(static_cast<std::size_t>(n));
+    pos_.resize(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < b; ++i)
+      for (index_t t = 0; t < s; ++t) {
+        ids_[static_cast<std::size_t>(i * s + t)] = ids(i, t);
+        pos_[static_cast<std::size_t>(i * s + t)] = static_cast<std::int32_t>(t);
+      }
+    hs_.resize(layers_.size() + 1);
+    kernels_type::embedding_forward(be, embed_tokens_.matrix(), ids_view(), hs_[0].resize(n, hid));
+    for (std::size_t l = 0; l < layers_.size(); ++l)
+      layers_[l].forward(be, ctx_, hs_[l].view(), b, pos_view(), freq_view(), hs_[l + 1].resize(n, hid));
+    kernels_type::rmsnorm_forward(be, matrix_view<const T>(hs_.back().view()), norm_.vector(),
+                                  static_cast<T>(cfg_.rms_norm_eps), out, vector_view<T>{});
+    ctx_ = saved;
+  }
+
   /// Backward of the last forward: accumulates into every trainable parameter's gradient.   dlogits (B·S, V)
   void backward(const Backend& be, matrix_view<const T> dlogits) {
     constexpr const char* where = "slim::nn::decoder_lm::backward";
