@@ -40,7 +40,7 @@ pipeline::pipeline_config tiny_config(const std::string& dir) {
   c.lora.rank = 4;
   c.pretrain.epochs = 1;
   c.distil.epochs = 2;
-  c.explain.max_new_tokens = 24;
+  c.explain.max_new_tokens = 16;
   c.seeds = {1, 2};
   c.sasrec.dim = 16;
   c.sasrec.max_len = 16;
@@ -189,6 +189,21 @@ TEST_CASE("slim_pipeline: a damaged artefact is an error naming the file, never 
     FAIL("a truncated rationales.jsonl was accepted");
   } catch (const slim::error& e) {
     CHECK(std::string(e.what()).find("rationales.jsonl") != std::string::npos);
+  }
+  // an answer filed under another user (a hand-edited or mixed-up cache) is refused, not attributed
+  const auto tpath = (std::filesystem::path(dir) / "teacher.jsonl").string();
+  std::string text = io::read_file(tpath);
+  const auto at = text.find("\"user\":");
+  REQUIRE(at != std::string::npos);
+  text.insert(at + 7, "1");  // user u becomes user 1u
+  io::write_file_atomic(tpath, text);
+  tiny_pipeline p2(c);
+  try {
+    p2.run(teacher, w.data, split, cpu{});
+    FAIL("an answer for the wrong user was accepted");
+  } catch (const slim::error& e) {
+    CHECK(std::string(e.what()).find("teacher.jsonl") != std::string::npos);
+    CHECK(std::string(e.what()).find("not the answer for user") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
 }

@@ -501,6 +501,9 @@ class slim_pipeline {
     if (resumed) {
       io::read_jsonl(path("teacher.jsonl"), [&](const io::json& r, std::size_t line) {
         require(r.contains("text") && r["text"].is_string(), path("teacher.jsonl").c_str(), "line ", line, ": no text");
+        require(answers.size() < eligible.size() && r.value("user", index_t{-1}) == eligible[answers.size()],
+                path("teacher.jsonl").c_str(), "line ", line, ": not the answer for user ",
+                answers.size() < eligible.size() ? eligible[answers.size()] : index_t{-1}, " of the sample");
         distill::teacher_answer a;
         a.text = r["text"].get<std::string>();
         a.prompt_tokens = r.value("prompt_tokens", std::int64_t{0});
