@@ -149,6 +149,21 @@ struct pipeline_config {
   }
 };
 
+/// What the pipeline trains the student tokenizer on: every item's title and text, and 20 copies of the
+/// student prompt's fixed wording (part of every training sequence).
+inline std::vector<std::string> student_tokenizer_corpus(const rec::dataset& data, const prompt::slim_cot_config& p) {
+  std::vector<std::string> corpus;
+  for (index_t i = 1; i <= data.num_items; ++i) {
+    corpus.push_back(data.items[static_cast<std::size_t>(i)].title);
+    corpus.push_back(data.items[static_cast<std::size_t>(i)].text);
+  }
+  for (int r = 0; r < 20; ++r)
+    corpus.push_back("A user's " + p.domain + ", oldest first: Reason step by step: the user's preferences, the " +
+                     p.category_kind + " to recommend, and " + std::to_string(p.n_items) + " " + p.domain +
+                     " to recommend. Step 1: Step 2: Step 3:");
+  return corpus;
+}
+
 // ---------------------------------------------------------------- results
 
 /// One recommender training: a backbone, an arm (fusion and rationale source) and a seed.
@@ -423,12 +438,10 @@ class slim_pipeline {
 
   // ------------------------------------------------------------ stages
   bool stage_tokenizer() {
-    std::vector<std::string> corpus;
-    for (index_t i = 1; i <= data_->num_items; ++i) {
-      corpus.push_back(data_->items[static_cast<std::size_t>(i)].title);
-      corpus.push_back(data_->items[static_cast<std::size_t>(i)].text);
-    }
-    const std::string key = detail::stage_key({{"vocab", cfg_.vocab_size}, {"data", manifest_["dataset"]["checksum"]}});
+    const std::string key =
+        detail::stage_key({{"vocab", cfg_.vocab_size},
+                           {"data", manifest_["dataset"]["checksum"]},
+                           {"prompt", {cfg_.prompt.domain, cfg_.prompt.category_kind, cfg_.prompt.n_items}}});
     keys_["tokenizer"] = key;
     catalogue_ = prompt::title_catalogue::from_lookup([&](rec::item_id i) { return item_title(i); }, 1,
                                                       static_cast<rec::item_id>(data_->num_items));
@@ -436,14 +449,8 @@ class slim_pipeline {
       tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
       return true;
     }
-    // the prompts' fixed wording is part of every training sequence: give the tokenizer a few copies
-    for (int r = 0; r < 20; ++r) {
-      corpus.push_back("A user's " + cfg_.prompt.domain +
-                       ", oldest first: Reason step by step: the user's preferences, the " + cfg_.prompt.category_kind +
-                       " to recommend, and " + std::to_string(cfg_.prompt.n_items) + " " + cfg_.prompt.domain +
-                       " to recommend. Step 1: Step 2: Step 3:");
-    }
-    const text::trained_bpe t = distill::train_student_bpe(corpus, cfg_.vocab_size);
+    const text::trained_bpe t =
+        distill::train_student_bpe(student_tokenizer_corpus(*data_, cfg_.prompt), cfg_.vocab_size);
     io::write_file_atomic(path("tokenizer.json"), t.to_json());
     tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
     done("tokenizer", key);
