@@ -25,10 +25,10 @@ namespace slim::nn {
 
 /// A LLaMA-family decoder-only LM. Parameters (visit_parameters, in this order): model.embed_tokens.weight (V,H);
 /// per layer i: model.layers.i.input_layernorm.weight, self_attn.{q,k,v}_proj.weight (+ .bias with
-/// attention_bias), self_attn.o_proj.weight (+ .bias with attention_output_bias), post_attention_layernorm.weight, mlp.{gate,up,down}_proj.weight, each
-/// projection followed by its LoRA factors "<module>.lora_A.weight" (r,in) and "<module>.lora_B.weight" (out,r) when
-/// the Adapter targets it; model.norm.weight; lm_head.weight (V,H) unless tied. Under `lora<...>` every base
-/// parameter is frozen with no gradient buffer.
+/// attention_bias), self_attn.o_proj.weight (+ .bias with attention_output_bias), post_attention_layernorm.weight,
+/// mlp.{gate,up,down}_proj.weight, each projection followed by its LoRA factors "<module>.lora_A.weight" (r,in) and
+/// "<module>.lora_B.weight" (out,r) when the Adapter targets it; model.norm.weight; lm_head.weight (V,H) unless tied.
+/// Under `lora<...>` every base parameter is frozen with no gradient buffer.
 template <class Backend, class Adapter = no_adapter, class T = float>
 class decoder_lm {
  public:
@@ -132,23 +132,9 @@ class decoder_lm {
   /// the activations backward needs.
   void forward(const Backend& be, tensor_view<const std::int32_t, 2> ids, matrix_view<T> logits) {
     constexpr const char* where = "slim::nn::decoder_lm::forward";
-    const index_t b = ids.extent(0), s = ids.extent(1), n = b * s, hid = cfg_.hidden_size;
-    require(b > 0 && s > 0, where, "ids must be non-empty, got (", b, ", ", s, ")");
-    require(s <= cfg_.max_positions, where, "sequence length ", s, " exceeds max_position_embeddings ",
-            cfg_.max_positions);
-    require_shape(logits, {n, cfg_.vocab_size}, where, "logits");
-    batch_ = b;
-    ids_.resize(static_cast<std::size_t>(n));
-    pos_.resize(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < b; ++i)
-      for (index_t t = 0; t < s; ++t) {
-        ids_[static_cast<std::size_t>(i * s + t)] = ids(i, t);
-        pos_[static_cast<std::size_t>(i * s + t)] = static_cast<std::int32_t>(t);
-      }
-    hs_.resize(layers_.size() + 1);
-    kernels_type::embedding_forward(be, embed_tokens_.matrix(), ids_view(), hs_[0].resize(n, hid));
-    for (std::size_t l = 0; l < layers_.size(); ++l)
-      layers_[l].forward(be, ctx_, hs_[l].view(), b, pos_view(), freq_view(), hs_[l + 1].resize(n, hid));
+    check_ids(ids, where);
+    require_shape(logits, {ids.extent(0) * ids.extent(1), cfg_.vocab_size}, where, "logits");
+    run_blocks(be, ids, ctx_);
     head_forward(be, hs_.back().view(), logits, true);
   }
 
@@ -157,32 +143,15 @@ class decoder_lm {
   /// previous training forward are overwritten. What pooled sentence embeddings read.
   void hidden_states(const Backend& be, tensor_view<const std::int32_t, 2> ids, matrix_view<T> out) {
     constexpr const char* where = "slim::nn::decoder_lm::hidden_states";
-    const index_t b = ids.extent(0), s = ids.extent(1), n = b * s, hid = cfg_.hidden_size;
-    require(b > 0 && s > 0, where, "ids must be non-empty, got (", b, ", ", s, ")");
-    require(s <= cfg_.max_positions, where, "sequence length ", s, " exceeds max_position_embeddings ",
-            cfg_.max_positions);
-    require_shape(out, {n, hid}, where, "out");
-    for (index_t i = 0; i < b; ++i)
-      for (index_t t = 0; t < s; ++t)
+    check_ids(ids, where);
+    require_shape(out, {ids.extent(0) * ids.extent(1), cfg_.hidden_size}, where, "out");
+    for (index_t i = 0; i < ids.extent(0); ++i)
+      for (index_t t = 0; t < ids.extent(1); ++t)
         require(ids(i, t) >= 0 && ids(i, t) < cfg_.vocab_size, where, "token id ", ids(i, t), " at (", i, ", ", t,
                 ") lies outside the vocabulary [0, ", cfg_.vocab_size, ")");
-    const step_context saved = ctx_;
-    ctx_ = step_context{};
-    batch_ = b;
-    ids_.resize(static_cast<std::size_t>(n));
-    pos_.resize(static_cast<std::size_t>(n));
-    for (index_t i = 0; i < b; ++i)
-      for (index_t t = 0; t < s; ++t) {
-        ids_[static_cast<std::size_t>(i * s + t)] = ids(i, t);
-        pos_[static_cast<std::size_t>(i * s + t)] = static_cast<std::int32_t>(t);
-      }
-    hs_.resize(layers_.size() + 1);
-    kernels_type::embedding_forward(be, embed_tokens_.matrix(), ids_view(), hs_[0].resize(n, hid));
-    for (std::size_t l = 0; l < layers_.size(); ++l)
-      layers_[l].forward(be, ctx_, hs_[l].view(), b, pos_view(), freq_view(), hs_[l + 1].resize(n, hid));
+    run_blocks(be, ids, step_context{});
     kernels_type::rmsnorm_forward(be, matrix_view<const T>(hs_.back().view()), norm_.vector(),
                                   static_cast<T>(cfg_.rms_norm_eps), out, vector_view<T>{});
-    ctx_ = saved;
   }
 
   /// Backward of the last forward: accumulates into every trainable parameter's gradient.   dlogits (B·S, V)
@@ -333,6 +302,32 @@ class decoder_lm {
   vector_view<const std::int32_t> pos_view() const { return {pos_.data(), {static_cast<index_t>(pos_.size())}}; }
   vector_view<const T> freq_view() const { return {inv_freq_.data(), {static_cast<index_t>(inv_freq_.size())}}; }
   vector_view<T> rstd_f_view() { return {rstd_f_.data(), {rstd_f_.cols()}}; }
+
+  /// ids must be a non-empty (B,S) with S within max_position_embeddings.
+  void check_ids(tensor_view<const std::int32_t, 2> ids, const char* where) const {
+    const index_t b = ids.extent(0), s = ids.extent(1);
+    require(b > 0 && s > 0, where, "ids must be non-empty, got (", b, ", ", s, ")");
+    require(s <= cfg_.max_positions, where, "sequence length ", s, " exceeds max_position_embeddings ",
+            cfg_.max_positions);
+  }
+
+  /// Embedding and every block for right-padded ids (B,S), position of column t = t, under `ctx`: hs_[0..L]
+  /// hold the inputs of each block and the last block's output (what backward and the head read).
+  void run_blocks(const Backend& be, tensor_view<const std::int32_t, 2> ids, const step_context& ctx) {
+    const index_t b = ids.extent(0), s = ids.extent(1), n = b * s, hid = cfg_.hidden_size;
+    batch_ = b;
+    ids_.resize(static_cast<std::size_t>(n));
+    pos_.resize(static_cast<std::size_t>(n));
+    for (index_t i = 0; i < b; ++i)
+      for (index_t t = 0; t < s; ++t) {
+        ids_[static_cast<std::size_t>(i * s + t)] = ids(i, t);
+        pos_[static_cast<std::size_t>(i * s + t)] = static_cast<std::int32_t>(t);
+      }
+    hs_.resize(layers_.size() + 1);
+    kernels_type::embedding_forward(be, embed_tokens_.matrix(), ids_view(), hs_[0].resize(n, hid));
+    for (std::size_t l = 0; l < layers_.size(); ++l)
+      layers_[l].forward(be, ctx, hs_[l].view(), b, pos_view(), freq_view(), hs_[l + 1].resize(n, hid));
+  }
 
   /// logits = RMSNorm(h)·Wᵀ (the normalised rows kept for backward when `training`).
   void head_forward(const Backend& be, matrix_view<const T> h, matrix_view<T> logits, bool training) {

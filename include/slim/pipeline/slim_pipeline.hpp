@@ -459,7 +459,6 @@ class slim_pipeline {
 
   void stage_prompts() {
     prompt::slim_cot cot(cfg_.prompt);
-    cot_ = cot;
     const index_t n = data_->num_users();
     art_.student_prompts.assign(static_cast<std::size_t>(n), {});
     art_.student_prompt_text.assign(static_cast<std::size_t>(n), {});
@@ -943,7 +942,8 @@ class slim_pipeline {
   arm_run train_arm(const typename Backbone::config_type& mcfg, const rec::train_config& tcfg, std::uint64_t seed,
                     rec::side_information<float> side) {
     using model_t = typename Backbone::template model<Fusion>;
-    typename Backbone::backend_type rbe = rec_backend<typename Backbone::backend_type>();
+    // single-threaded: runs go side by side on the pool's threads instead (stage_recommend)
+    const typename Backbone::backend_type rbe{};
     model_t model(mcfg, data_->num_items, seed, side);
     rec::train_config tc = tcfg;
     tc.seed = seed;
@@ -973,12 +973,6 @@ class slim_pipeline {
     r.epochs = rep.epochs_run;
     r.seconds = rep.train_seconds + rep.eval_seconds;
     return r;
-  }
-
-  /// The recommenders' backend: single-threaded (runs go side by side on the pool's threads instead).
-  template <class B>
-  B rec_backend() const {
-    return B{};
   }
 
  public:
@@ -1061,7 +1055,6 @@ class slim_pipeline {
   io::json manifest_;
   std::map<std::string, std::string> keys_;
   std::unique_ptr<text::byte_bpe> tok_;
-  std::optional<prompt::slim_cot> cot_;
   prompt::title_catalogue catalogue_;
   std::unique_ptr<base_type> base_;
   std::unique_ptr<Student> student_;
