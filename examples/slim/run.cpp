@@ -21,6 +21,8 @@
 #include "slim/backend/simd.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/oracle_teacher.hpp"
+#include "slim/distill/recorded_sets.hpp"
+#include "slim/distill/recorded_teacher.hpp"
 #include "slim/io/json.hpp"
 #include "slim/pipeline/chart.hpp"
 #include "slim/pipeline/report.hpp"
@@ -33,9 +35,13 @@ namespace slim::cli {
 namespace {
 
 constexpr const char* run_usage =
-    "usage: slim run [--config FILE] [--run-dir DIR] [--threads N] [--seeds N] [--quick] [--fresh]\n"
+    "usage: slim run [--config FILE] [--data SET] [--data-dir DIR] [--run-dir DIR] [--threads N] [--seeds N]\n"
+    "                [--quick] [--fresh]\n"
     "  (no options)     the synthetic world end to end: 1,000 users, 480 items, 5 seeds, SASRec and GRU4Rec\n"
-    "  --config FILE    a JSON experiment (docs/pipeline.md): \"world\", \"oracle\", \"pipeline\" sections\n"
+    "  --config FILE    a JSON experiment (docs/pipeline.md): \"world\", \"oracle\", \"data\", \"pipeline\" sections\n"
+    "  --data SET       real data with recorded teacher rationales instead of the synthetic world:\n"
+    "                   nir_ml100k (GPT-3 on ML-100K) or agent4rec_ml1m (gpt-3.5-turbo on ML-1M)\n"
+    "  --data-dir DIR   where the data sets are (default $SLIM_DATA_DIR, else ../shared/data)\n"
     "  --run-dir DIR    artefacts, manifest.json, results.csv, results.png (default slim_run)\n"
     "  --threads N      thread pool size (default: every core)\n"
     "  --seeds N        recommender seeds 1..N (default 5)\n"
@@ -56,9 +62,12 @@ using student =
                    nn::lora<nn::q_proj, nn::k_proj, nn::v_proj, nn::o_proj, nn::gate_proj, nn::up_proj, nn::down_proj>>;
 using main_pipeline =
     slim_pipeline<distill::oracle_teacher, student, pipeline::sasrec_backbone<cpu>, pipeline::gru4rec_backbone<cpu>>;
+/// The same pipeline on real data, taught by recorded LLM rationales (`slim run --data SET`).
+using recorded_pipeline =
+    slim_pipeline<distill::recorded_teacher, student, pipeline::sasrec_backbone<cpu>, pipeline::gru4rec_backbone<cpu>>;
 
 struct run_options {
-  std::string config, run_dir = "slim_run";
+  std::string config, run_dir = "slim_run", data, data_dir;
   long long threads = 0, seeds = 5;
   bool quick = false, fresh = false;
 };
@@ -76,6 +85,12 @@ run_options parse(args a) {
       std::exit(0);
     } else if (k == "--config") {
       o.config = std::string(value());
+    } else if (k == "--data") {
+      o.data = std::string(value());
+      if (o.data != "nir_ml100k" && o.data != "agent4rec_ml1m")
+        throw usage_error(str("--data: unknown set '", o.data, "' (nir_ml100k, agent4rec_ml1m)"));
+    } else if (k == "--data-dir") {
+      o.data_dir = std::string(value());
     } else if (k == "--run-dir") {
       o.run_dir = std::string(value());
     } else if (k == "--threads") {
@@ -104,15 +119,47 @@ void take(const io::json& j, const char* key, T& v, const std::string& file, con
   }
 }
 
+/// The "data" section: a real data set and how much of its recorded texts to use.
+struct data_choice {
+  std::string set;  ///< "" (the synthetic world), nir_ml100k, agent4rec_ml1m
+  std::string dir;  ///< the data root ("" : $SLIM_DATA_DIR, else ../shared/data)
+  distill::agent4rec_options agent4rec;
+};
+
+/// Every key of `j` must be one of `known` (a typo is an error, not a silently ignored setting).
+void known_keys(const io::json& j, std::initializer_list<std::string_view> known, const std::string& file,
+                const std::string& section) {
+  if (!j.is_object()) throw error(file, section, "a section is a JSON object");
+  for (auto it = j.begin(); it != j.end(); ++it)
+    if (std::find(known.begin(), known.end(), it.key()) == known.end())
+      throw error(file, section + "." + it.key(), "unknown setting");
+}
+
 void apply_config(const std::string& file, synth::world_config& w, synth::oracle_config& oc,
-                  pipeline::pipeline_config& p) {
+                  pipeline::pipeline_config& p, data_choice& dc) {
   const io::json j = io::read_json(file);
   if (!j.is_object()) throw error(file, "", "an experiment config is a JSON object");
   for (auto it = j.begin(); it != j.end(); ++it)
-    if (it.key() != "world" && it.key() != "oracle" && it.key() != "pipeline")
-      throw error(file, it.key(), "unknown section (world, oracle, pipeline)");
+    if (it.key() != "world" && it.key() != "oracle" && it.key() != "pipeline" && it.key() != "data")
+      throw error(file, it.key(), "unknown section (world, oracle, data, pipeline)");
+  if (j.contains("data")) {
+    const auto& s = j["data"];
+    known_keys(s, {"set", "dir", "variant", "max_blocks", "max_titles", "summaries"}, file, "data");
+    take(s, "set", dc.set, file, "data");
+    if (!dc.set.empty() && dc.set != "nir_ml100k" && dc.set != "agent4rec_ml1m")
+      throw error(file, "data.set", "unknown set '" + dc.set + "' (nir_ml100k, agent4rec_ml1m)");
+    take(s, "dir", dc.dir, file, "data");
+    take(s, "variant", dc.agent4rec.variant, file, "data");
+    take(s, "max_blocks", dc.agent4rec.max_blocks, file, "data");
+    take(s, "max_titles", dc.agent4rec.max_titles, file, "data");
+    take(s, "summaries", dc.agent4rec.summaries, file, "data");
+  }
   if (j.contains("world")) {
     const auto& s = j["world"];
+    known_keys(s,
+               {"seed", "num_users", "num_categories", "num_brands", "items_per_category", "min_length", "max_length",
+                "popularity_skew", "taste_focus", "drift"},
+               file, "world");
     take(s, "seed", w.seed, file, "world");
     take(s, "num_users", w.num_users, file, "world");
     take(s, "num_categories", w.num_categories, file, "world");
@@ -125,11 +172,20 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "drift", w.drift, file, "world");
   }
   if (j.contains("oracle")) {
+    known_keys(j["oracle"], {"reveal", "n_items"}, file, "oracle");
     take(j["oracle"], "reveal", oc.reveal, file, "oracle");
     take(j["oracle"], "n_items", oc.n_items, file, "oracle");
   }
   if (j.contains("pipeline")) {
     const auto& s = j["pipeline"];
+    known_keys(
+        s, {"seed",           "teach_users",      "seeds",          "vocab_size",          "pretrain_epochs",
+            "distil_epochs",  "distil_batch",     "distil_lr",      "pretrain_lr",         "pretrain_on_rationales",
+            "max_history",    "lora_alpha",       "lora_rank",      "hidden_size",         "num_layers",
+            "teacher_arm",    "pretrain_max_len", "distil_max_len", "max_new_tokens",      "embed_max_len",
+            "token_budget",   "rec_max_len",      "sasrec_dim",     "gru4rec_hidden",      "rec_epochs",
+            "gru4rec_epochs", "rec_patience",     "rec_eval_every", "price_prompt_per_1k", "price_completion_per_1k"},
+        file, "pipeline");
     take(s, "seed", p.seed, file, "pipeline");
     take(s, "teach_users", p.teach_users, file, "pipeline");
     take(s, "seeds", p.seeds, file, "pipeline");
@@ -145,8 +201,23 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "lora_rank", p.lora.rank, file, "pipeline");
     take(s, "hidden_size", p.student.hidden_size, file, "pipeline");
     take(s, "num_layers", p.student.num_layers, file, "pipeline");
+    take(s, "teacher_arm", p.teacher_arm, file, "pipeline");
+    take(s, "pretrain_max_len", p.pretrain.max_len, file, "pipeline");
+    take(s, "distil_max_len", p.distil.max_len, file, "pipeline");
+    take(s, "max_new_tokens", p.explain.max_new_tokens, file, "pipeline");
+    take(s, "embed_max_len", p.embed_max_len, file, "pipeline");
+    take(s, "token_budget", p.prompt.token_budget, file, "pipeline");
+    take(s, "rec_max_len", p.sasrec.max_len, file, "pipeline");
+    p.gru4rec.max_len = p.sasrec.max_len;
+    take(s, "sasrec_dim", p.sasrec.dim, file, "pipeline");
+    take(s, "gru4rec_hidden", p.gru4rec.hidden_size, file, "pipeline");
     take(s, "rec_epochs", p.sasrec_train.epochs, file, "pipeline");
     p.gru4rec_train.epochs = p.sasrec_train.epochs;
+    take(s, "gru4rec_epochs", p.gru4rec_train.epochs, file, "pipeline");
+    take(s, "rec_patience", p.sasrec_train.patience, file, "pipeline");
+    p.gru4rec_train.patience = p.sasrec_train.patience;
+    take(s, "rec_eval_every", p.sasrec_train.eval_every, file, "pipeline");
+    p.gru4rec_train.eval_every = p.sasrec_train.eval_every;
     take(s, "price_prompt_per_1k", p.price_prompt_per_1k, file, "pipeline");
     take(s, "price_completion_per_1k", p.price_completion_per_1k, file, "pipeline");
   }
@@ -202,6 +273,36 @@ class progress_bar {
 
 }  // namespace
 
+namespace {
+
+/// Runs pipeline `P` with `teacher` on `data`, prints the table (and whatever `extra` adds), writes the chart.
+template <class P, class Teacher, class Extra>
+int run_and_report(P& p, Teacher& teacher, const rec::dataset& data, const rec::sequence_split& split,
+                   const pipeline::pipeline_config& pc, cpu& be, thread_pool& pool,
+                   std::chrono::steady_clock::time_point t0, Extra&& extra) {
+  p.set_pool(&pool);
+  progress_bar bar;
+  const pipeline::pipeline_result r =
+      p.run(teacher, data, split, be, [&](std::string_view s, index_t d, index_t t) { bar(s, d, t); });
+  bar.finish();
+  const std::vector<std::string> backbones = {"SASRec", "GRU4Rec"};
+  const std::vector<std::string> arms = p.arm_names();
+  std::fputs(pipeline::results_table(r, backbones, arms).c_str(), stdout);
+  extra(p);
+  pipeline::write_chart(pc.run_dir + "/results.png", r, backbones, arms);
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("\nWrote %s/results.csv, results.png, manifest.json; %.1f s in all\n", pc.run_dir.c_str(), secs);
+  return 0;
+}
+
+std::string data_root(const std::string& given) {
+  if (!given.empty()) return given;
+  if (const char* e = std::getenv("SLIM_DATA_DIR"); e != nullptr && *e != '\0') return e;
+  return "../shared/data";
+}
+
+}  // namespace
+
 int run_run(args a) {
   const run_options o = parse(a);
   const cpu_features f = cpu_features::detect();
@@ -212,6 +313,9 @@ int run_run(args a) {
   synth::world_config wc;
   synth::oracle_config oc;
   pipeline::pipeline_config pc;
+  data_choice dc;
+  dc.set = o.data;
+  dc.dir = o.data_dir;
   pc.run_dir = o.run_dir;
   pc.prompt.domain = "games";
   pc.prompt.item_kind = "game";
@@ -227,7 +331,33 @@ int run_run(args a) {
     pc.distil.epochs = 2;
     pc.sasrec_train.epochs = pc.gru4rec_train.epochs = 10;
   }
-  if (!o.config.empty()) apply_config(o.config, wc, oc, pc);
+  if (!o.config.empty()) {
+    // a config naming a data set starts from the real-data defaults, so peek at its set first
+    const io::json j = io::read_json(o.config);
+    if (j.is_object() && j.contains("data") && j["data"].is_object() && j["data"].contains("set") &&
+        j["data"]["set"].is_string() && dc.set.empty())
+      dc.set = j["data"]["set"].get<std::string>();
+  }
+  if (!dc.set.empty()) {  // real data: movies, every recorded user labelled, the teacher's own arm
+    pc.prompt.domain = "movies";
+    pc.prompt.item_kind = "movie";
+    pc.prompt.category_kind = "genres";
+    pc.teach_users = 1000000;
+    pc.teacher_arm = true;
+    pc.distil.max_len = 384;
+    pc.pretrain.max_len = 256;
+    pc.explain.max_new_tokens = 160;
+    pc.embed_max_len = 256;
+    pc.sasrec.max_len = pc.gru4rec.max_len = 50;
+    dc.agent4rec.max_blocks = 4;
+    dc.agent4rec.max_titles = 5;
+  }
+  if (!o.config.empty()) {
+    const std::string cli_set = dc.set;
+    apply_config(o.config, wc, oc, pc, dc);
+    if (!o.data.empty()) dc.set = cli_set;  // --data wins over the file
+    if (!o.data_dir.empty()) dc.dir = o.data_dir;
+  }
   if (o.fresh) std::filesystem::remove_all(pc.run_dir);
 
   const unsigned threads =
@@ -235,8 +365,33 @@ int run_run(args a) {
   thread_pool pool(threads);
   cpu be{};
   be.pool = &pool;
-
   const auto t0 = std::chrono::steady_clock::now();
+
+  if (!dc.set.empty()) {
+    const std::string root = data_root(dc.dir);
+    const distill::recorded_set set =
+        dc.set == "nir_ml100k"
+            ? distill::load_nir_ml100k((std::filesystem::path(root) / "rationales" / "nir_ml100k").string())
+            : distill::load_agent4rec_ml1m((std::filesystem::path(root) / "rationales" / "agent4rec_ml1m").string(),
+                                           (std::filesystem::path(root) / "ml-1m").string(), dc.agent4rec);
+    const rec::sequence_split split = rec::leave_one_out(set.data);
+    distill::recorded_teacher teacher = set.teacher();
+    std::fprintf(stderr,
+                 "[slim run] %s: %lld users, %lld items, %lld interactions; recorded teacher %s, %lld rationales "
+                 "(%s); backend %s, %u threads; run dir %s\n",
+                 set.data.name.c_str(), static_cast<long long>(set.data.num_users()),
+                 static_cast<long long>(set.data.num_items), static_cast<long long>(set.data.num_interactions()),
+                 set.teacher_model.c_str(), static_cast<long long>(teacher.size()), teacher.source().c_str(), cpu_name,
+                 threads, pc.run_dir.c_str());
+    recorded_pipeline p(pc);
+    return run_and_report(p, teacher, set.data, split, pc, be, pool, t0, [&](const recorded_pipeline&) {
+      std::printf(
+          "Recorded teacher: %s rationales from %s; their token counts above are the student tokenizer's "
+          "count of our prompt and of the recorded text, not the source's bill\n",
+          set.teacher_model.c_str(), teacher.source().c_str());
+    });
+  }
+
   const synth::world world = synth::make_world(wc);
   const rec::sequence_split split = rec::leave_one_out(world.data);
   distill::oracle_teacher teacher(world, split, oc);
@@ -246,20 +401,11 @@ int run_run(args a) {
                static_cast<long long>(world.data.num_users()), static_cast<long long>(world.data.num_items),
                static_cast<long long>(world.data.num_interactions()), static_cast<unsigned long long>(wc.seed),
                cpu_name, threads, pc.run_dir.c_str());
-
   main_pipeline p(pc);
-  p.set_pool(&pool);
-  progress_bar bar;
-  const pipeline::pipeline_result r =
-      p.run(teacher, world.data, split, be, [&](std::string_view s, index_t d, index_t t) { bar(s, d, t); });
-  bar.finish();
-  const std::vector<std::string> backbones = {"SASRec", "GRU4Rec"};
-  const std::vector<std::string> arms(main_pipeline::arms.begin(), main_pipeline::arms.end());
-  std::fputs(pipeline::results_table(r, backbones, arms).c_str(), stdout);
-  // The synthetic world knows the truth: how often does the student, on users the teacher never labelled,
-  // write the oracle's own step 1 (preferences) and step 2 (categories and brands)?
-  {
-    const auto& art = p.artefacts();
+  return run_and_report(p, teacher, world.data, split, pc, be, pool, t0, [&](const main_pipeline& q) {
+    // The synthetic world knows the truth: how often does the student, on users the teacher never labelled,
+    // write the oracle's own step 1 (preferences) and step 2 (categories and brands)?
+    const auto& art = q.artefacts();
     std::vector<bool> labelled(static_cast<std::size_t>(world.data.num_users()), false);
     for (const index_t u : art.teach_users) labelled[static_cast<std::size_t>(u)] = true;
     auto line = [](const std::string& t, int k) {
@@ -286,11 +432,7 @@ int run_run(args a) {
         static_cast<long long>(n), n ? 100.0 * static_cast<double>(s1) / static_cast<double>(n) : 0.0,
         n ? 100.0 * static_cast<double>(s2) / static_cast<double>(n) : 0.0, distinct.size(),
         static_cast<long long>(world.data.num_users()));
-  }
-  pipeline::write_chart(pc.run_dir + "/results.png", r, backbones, arms);
-  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::printf("\nWrote %s/results.csv, results.png, manifest.json; %.1f s in all\n", pc.run_dir.c_str(), secs);
-  return 0;
+  });
 }
 
 }  // namespace slim::cli

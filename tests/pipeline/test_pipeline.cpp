@@ -12,6 +12,7 @@
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/leakage.hpp"
 #include "slim/distill/oracle_teacher.hpp"
+#include "slim/distill/recorded_teacher.hpp"
 #include "slim/pipeline/report.hpp"
 #include "slim/pipeline/slim_pipeline.hpp"
 #include "slim/rec/split.hpp"
@@ -204,6 +205,79 @@ TEST_CASE("slim_pipeline: a damaged artefact is an error naming the file, never 
   } catch (const slim::error& e) {
     CHECK(std::string(e.what()).find("teacher.jsonl") != std::string::npos);
     CHECK(std::string(e.what()).find("not the answer for user") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "slim_pipeline: a recorded teacher labels its users only, feeds the +teacher arm, and is asked again "
+    "when its texts change",
+    "[pipeline]") {
+  const synth::world w = synth::make_world(synth::world_config::tiny(5));
+  const rec::sequence_split split = rec::leave_one_out(w.data);
+  // rationales "recorded" for every third user: the oracle's text, so the student has something to learn
+  const synth::oracle oracle(w, split);
+  std::vector<distill::recorded_rationale> records;
+  for (index_t u = 0; u < w.data.num_users(); u += 3) records.push_back({u, oracle.rationale(u)});
+  const distill::recorded_teacher teacher("oracle records", records, w.data.num_users());
+  using recorded_pipeline = slim_pipeline<distill::recorded_teacher, student, pipeline::sasrec_backbone<cpu>>;
+  const std::string dir = fresh_dir("recorded");
+  auto c = tiny_config(dir);
+  c.seeds = {1};
+  c.teacher_arm = true;
+  c.teach_users = 100000;  // as many as the teacher can label
+  recorded_pipeline p(c);
+  distill::recorded_teacher t1 = teacher;
+  const pipeline::pipeline_result r = p.run(t1, w.data, split, cpu{});
+  const auto& art = p.artefacts();
+
+  index_t expected = 0;  // recorded users the pipeline can evaluate (a training prefix and a test item)
+  for (const auto& x : records)
+    expected +=
+        !split.train[static_cast<std::size_t>(x.user)].empty() && split.test[static_cast<std::size_t>(x.user)] != 0;
+  CHECK(static_cast<index_t>(art.teach_users.size()) == expected);
+  for (const index_t u : art.teach_users) CHECK(u % 3 == 0);
+
+  const std::vector<std::string> arms = p.arm_names();
+  REQUIRE(arms.back() == "+teacher");
+  REQUIRE(r.runs.size() == arms.size());
+  CHECK(r.runs.back().arm == "+teacher");
+  // the +teacher embeddings: a row for every labelled user, zero for everyone else
+  std::vector<bool> labelled(static_cast<std::size_t>(w.data.num_users()), false);
+  for (const index_t u : art.teach_users) labelled[static_cast<std::size_t>(u)] = true;
+  const auto& e = art.user_embeddings_teacher;
+  REQUIRE(e.extent(0) == w.data.num_users());
+  for (index_t u = 0; u < e.extent(0); ++u) {
+    double norm = 0;
+    for (index_t j = 0; j < e.extent(1); ++j) norm += static_cast<double>(e(u, j)) * e(u, j);
+    if (labelled[static_cast<std::size_t>(u)])
+      CHECK(norm > 0);
+    else
+      CHECK(norm == 0);
+  }
+  const std::string table = pipeline::results_table(r, {"SASRec"}, arms);
+  CHECK(table.find("SASRec +teacher (SLIM-)") != std::string::npos);
+  CHECK(table.find("+SLIM − +teacher") != std::string::npos);
+
+  // the same records: every stage resumes; one text changed: the teacher is asked again
+  recorded_pipeline p2(c);
+  distill::recorded_teacher t2 = teacher;
+  CHECK(p2.run(t2, w.data, split, cpu{}).summary.stage_resumed.at("teach"));
+  records[0].text += " One more sentence.";
+  distill::recorded_teacher t3("oracle records", records, w.data.num_users());
+  recorded_pipeline p3(c);
+  const pipeline::pipeline_result r3 = p3.run(t3, w.data, split, cpu{});
+  CHECK_FALSE(r3.summary.stage_resumed.at("teach"));
+  CHECK_FALSE(r3.summary.stage_resumed.at("distil"));
+
+  // a teacher that can label none of the users is an error, not an empty distillation
+  distill::recorded_teacher none("nobody", {}, w.data.num_users());
+  recorded_pipeline p4(c);
+  try {
+    p4.run(none, w.data, split, cpu{});
+    FAIL("a teacher with no records was accepted");
+  } catch (const slim::error& x) {
+    CHECK(std::string(x.what()).find("none of the users") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
 }

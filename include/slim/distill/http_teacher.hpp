@@ -188,6 +188,11 @@ class http_teacher {
   /// Totals over all teach() calls so far.
   const teacher_accounting& accounting() const noexcept { return acct_; }
   const http_teacher_config& config() const noexcept { return config_; }
+  /// What the answers depend on besides the prompt: the endpoint, model, temperature and token limit.
+  std::string fingerprint() const {
+    return url() + ";model=" + config_.model + ";temperature=" + std::to_string(config_.temperature) +
+           ";max_tokens=" + std::to_string(config_.max_tokens);
+  }
   /// The full URL requests go to.
   std::string url() const { return origin_ + path_; }
 

@@ -43,6 +43,13 @@ class oracle_teacher {
 
   const synth::oracle& oracle() const noexcept { return oracle_; }
 
+  /// The oracle's settings (reveal, items named, seed): the pipeline's teach stage is keyed on them.
+  std::string fingerprint() const {
+    const synth::oracle_config& c = oracle_.config();
+    return "reveal=" + std::to_string(c.reveal) + ";n_items=" + std::to_string(c.n_items) +
+           ";seed=" + std::to_string(c.seed);
+  }
+
   /// Whitespace-separated words of `s` (the stand-in token count).
   static std::int64_t words(std::string_view s) noexcept {
     std::int64_t n = 0;
@@ -59,6 +66,6 @@ class oracle_teacher {
   synth::oracle oracle_;
 };
 
-static_assert(Teacher<oracle_teacher>);
+static_assert(Teacher<oracle_teacher> && FingerprintedTeacher<oracle_teacher>);
 
 }  // namespace slim::distill

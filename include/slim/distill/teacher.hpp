@@ -39,4 +39,12 @@ concept Teacher = requires(T& t, std::span<const teacher_request> requests) {
   { t.teach(requests) } -> std::same_as<std::vector<teacher_answer>>;
 };
 
+/// A teacher whose answers depend on settings beyond its name says so with `fingerprint()`: a string that
+/// changes whenever they do (the oracle's reveal, the recorded texts, the HTTP model). The pipeline keys its
+/// teach stage on it, so a changed teacher is asked again instead of being resumed from a stale file.
+template <class T>
+concept FingerprintedTeacher = Teacher<T> && requires(const T& t) {
+  { t.fingerprint() } -> std::convertible_to<std::string>;
+};
+
 }  // namespace slim::distill

@@ -4,6 +4,7 @@
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -81,7 +82,7 @@ inline std::string results_table(const pipeline_result& r, const std::vector<std
   const std::vector<std::pair<std::string, std::string>> cols = {
       {"NDCG@10", "sampled:ndcg@10"},   {"HR@10", "sampled:hr@10"}, {"HR@20", "sampled:hr@20"},
       {"full NDCG@10", "full:ndcg@10"}, {"EFD@10", "efd"},          {"EPC@10", "epc"}};
-  const std::size_t w0 = 22, w = 19;
+  const std::size_t w0 = 26, w = 19;
   out += pad("model", w0);
   for (const auto& c : cols) out += pad(c.first, w);
   out += "\n";
@@ -90,6 +91,7 @@ inline std::string results_table(const pipeline_result& r, const std::vector<std
       const std::string label = arm == "backbone"      ? bb
                                 : arm == "shuffled"    ? bb + " shuffled (ctl)"
                                 : arm == "undistilled" ? bb + " B=0 (ctl)"
+                                : arm == "+teacher"    ? bb + " +teacher (SLIM-)"
                                                        : bb + " " + arm;
       out += pad(label, w0);
       for (const auto& c : cols) out += pad(pm(metrics::summarize(values_of(r, bb, arm, c.second))), w);
@@ -98,14 +100,22 @@ inline std::string results_table(const pipeline_result& r, const std::vector<std
   }
   out += "\nPaired differences of sampled NDCG@10 (same seed, same negatives): mean ± std, z = mean / std\n";
   for (const auto& bb : backbones) {
-    const std::vector<std::pair<std::string, std::string>> pairs = {
-        {"+SLIM", "backbone"},       {"+SLIM", "+text"},    {"shuffled", "backbone"},
-        {"undistilled", "backbone"}, {"+SLIM", "shuffled"}, {"+SLIM", "undistilled"}};
+    std::vector<std::pair<std::string, std::string>> pairs = {{"+SLIM", "backbone"},    {"+SLIM", "+text"},
+                                                              {"shuffled", "backbone"}, {"undistilled", "backbone"},
+                                                              {"+SLIM", "shuffled"},    {"+SLIM", "undistilled"}};
+    if (std::find(arms.begin(), arms.end(), "+teacher") != arms.end()) {
+      pairs.emplace_back("+teacher", "backbone");
+      pairs.emplace_back("+SLIM", "+teacher");
+    }
     for (const auto& [a, b] : pairs) {
       const auto d = paired(r, bb, a, b);
+      out += "  " + pad(bb + ": " + a + " − " + b, 34);
+      if (!(d.std >= 0)) {  // one seed: no spread to compare with
+        out += detail::fmt("%+.4f", d.mean) + " (one seed: no std, no z)\n";
+        continue;
+      }
       const double z = d.std > 0 ? d.mean / d.std : (d.mean == 0 ? 0.0 : INFINITY);
-      out += "  " + pad(bb + ": " + a + " − " + b, 34) +
-             pad(detail::fmt("%+.4f", d.mean) + " ± " + detail::fmt("%.4f", d.std), 22) +
+      out += pad(detail::fmt("%+.4f", d.mean) + " ± " + detail::fmt("%.4f", d.std), 22) +
              "z = " + detail::fmt("%+.1f", z) + (z > 3 ? "  (> 3 std)" : "") + "\n";
     }
   }
@@ -138,8 +148,10 @@ inline std::string results_table(const pipeline_result& r, const std::vector<std
          (s.batch_mismatches ? "; " + std::to_string(s.batch_mismatches) + " of 32 differ between batched and single"
                              : "") +
          "\n";
-  out += "Leakage guard: held-out items removed from " + std::to_string(s.teacher_mentions_removed) + " teacher and " +
-         std::to_string(s.student_mentions_removed) + " student rationale mentions\n";
+  out += "Leakage guard: " + std::to_string(s.teacher_mentions_removed) + " mentions of held-out items removed from " +
+         std::to_string(s.teacher_users_with_mentions) + " of " + std::to_string(s.teach_users) +
+         " teacher rationales, " + std::to_string(s.student_mentions_removed) + " from " +
+         std::to_string(s.student_users_with_mentions) + " student rationales\n";
   out += "Stages (s):";
   for (const auto& [k, v] : s.stage_seconds)
     out += " " + k + " " + detail::fmt("%.1f", v) +

@@ -34,6 +34,7 @@
 #include "slim/core/tensor.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/leakage.hpp"
+#include "slim/distill/recorded_teacher.hpp"
 #include "slim/distill/student.hpp"
 #include "slim/distill/teacher.hpp"
 #include "slim/io/atomic_file.hpp"
@@ -86,6 +87,9 @@ struct pipeline_config {
   std::string run_dir = "slim_run";  ///< artefacts, manifest, results.csv
   std::uint64_t seed = 1;            ///< teacher sample, student initialisation, shuffles of the controls
   index_t teach_users = 500;         ///< users the teacher labels (SLIM: ~1,000 of ML-1M's 6,040)
+  /// Adds the "+teacher" arm (the paper's SLIM⁻): the teacher's own rationales, embedded, for the users it
+  /// labelled (a zero vector for the rest), beside the student's.
+  bool teacher_arm = false;
   /// Domain pretraining reads the item texts, and also the distillation users' teacher rationales when true
   /// (as unconditioned text: the model learns their language but not how to write one for a given history).
   bool pretrain_on_rationales = true;
@@ -192,6 +196,8 @@ struct pipeline_summary {
   double student_seconds_single = 0;     ///< one prompt at a time (the first 32 users), wall time / rationale
   index_t teacher_mentions_removed = 0;  ///< held-out items named by the teacher, removed before distillation
   index_t student_mentions_removed = 0;  ///< held-out items named by the student, removed before embedding
+  index_t teacher_users_with_mentions = 0;    ///< teacher rationales that named a held-out item (before the scrub)
+  index_t student_users_with_mentions = 0;    ///< student rationales that named a held-out item (before the scrub)
   std::vector<index_t> group_min, group_max;  ///< training-history lengths of the sparsity groups
   std::map<std::string, double> stage_seconds;
   std::map<std::string, bool> stage_resumed;
@@ -209,6 +215,8 @@ struct pipeline_artefacts {
   tensor<float, 2> item_embeddings;                        ///< (items + 1, H) row 0 zero
   tensor<float, 2> user_embeddings;                        ///< (users, H) of `rationales`
   tensor<float, 2> user_embeddings_undistilled;            ///< (users, H)
+  tensor<float, 2>
+      user_embeddings_teacher;  ///< (users, H) of `teacher_rationales` (zero rows: unlabelled); teacher_arm
 };
 
 /// The full outcome.
@@ -330,8 +338,16 @@ class slim_pipeline {
   static_assert((std::is_same_v<typename Backbones::backend_type::memory_space, host_space> && ...),
                 "slim_pipeline: backbones run on a host backend (the pipeline moves embeddings through host memory)");
 
-  /// The arms every backbone runs, in table order.
+  /// The arms every backbone runs, in table order ("+teacher" is added after them when
+  /// pipeline_config::teacher_arm is set: see arm_names).
   static constexpr std::array<std::string_view, 5> arms = {"backbone", "+text", "+SLIM", "shuffled", "undistilled"};
+
+  /// The arms this configuration runs, in table order.
+  std::vector<std::string> arm_names() const {
+    std::vector<std::string> a(arms.begin(), arms.end());
+    if (cfg_.teacher_arm) a.emplace_back("+teacher");
+    return a;
+  }
 
   explicit slim_pipeline(pipeline_config cfg) : cfg_(std::move(cfg)) {}
   const pipeline_config& config() const noexcept { return cfg_; }
@@ -475,9 +491,14 @@ class slim_pipeline {
   bool stage_teach(Teacher& teacher) {
     const index_t n = data_->num_users();
     std::vector<index_t> eligible;
-    for (index_t u = 0; u < n; ++u)
-      if (!split_->train[static_cast<std::size_t>(u)].empty() && split_->test[static_cast<std::size_t>(u)] != 0)
-        eligible.push_back(u);
+    for (index_t u = 0; u < n; ++u) {
+      if (split_->train[static_cast<std::size_t>(u)].empty() || split_->test[static_cast<std::size_t>(u)] == 0)
+        continue;
+      if constexpr (distill::PartialTeacher<Teacher>)  // a recorded teacher labels only the users on record
+        if (!teacher.has(u)) continue;
+      eligible.push_back(u);
+    }
+    require(!eligible.empty(), where_teach, "the teacher can label none of the users with a test item");
     // a seeded sample of the users (Fisher-Yates on a Philox stream)
     philox_stream rng(cfg_.seed ^ 0x7eac4e2ull);
     for (std::size_t i = eligible.size(); i > 1; --i)
@@ -498,6 +519,7 @@ class slim_pipeline {
                    {"users", eligible},
                    {"prompt", keys_["tokenizer"]},
                    {"data", manifest_["dataset"]["checksum"]}};
+    if constexpr (distill::FingerprintedTeacher<Teacher>) kj["fingerprint"] = std::string(teacher.fingerprint());
     const std::string key = detail::stage_key(kj);
     keys_["teach"] = key;
     pipeline_summary& sm = result_.summary;
@@ -548,7 +570,9 @@ class slim_pipeline {
       sm.teacher_completion_tokens += answers[i].completion_tokens;
       sm.teacher_seconds += answers[i].seconds;
       std::string t = answers[i].text;
-      sm.teacher_mentions_removed += scrub(t, eligible[i]);
+      const index_t m = scrub(t, eligible[i]);
+      sm.teacher_mentions_removed += m;
+      sm.teacher_users_with_mentions += m > 0;
       art_.teacher_rationales.push_back(std::move(t));
     }
     sm.teacher_dollars = static_cast<double>(sm.teacher_prompt_tokens) / 1000.0 * cfg_.price_prompt_per_1k +
@@ -746,7 +770,9 @@ class slim_pipeline {
     }
     index_t complete = 0, complete0 = 0;
     for (std::size_t u = 0; u < n; ++u) {
-      sm.student_mentions_removed += scrub(art_.rationales[u], static_cast<index_t>(u));
+      const index_t m = scrub(art_.rationales[u], static_cast<index_t>(u));
+      sm.student_mentions_removed += m;
+      sm.student_users_with_mentions += m > 0;
       scrub(art_.rationales_undistilled[u], static_cast<index_t>(u));
       if (art_.student_prompts[u].empty()) continue;
       complete += prompt::parse_rationale(art_.rationales[u]).status == prompt::parse_status::complete;
@@ -759,7 +785,9 @@ class slim_pipeline {
   }
 
   bool stage_embed(const backend_type& be) {
-    const std::string key = detail::stage_key({{"explain", keys_["explain"]}, {"max_len", cfg_.embed_max_len}});
+    io::json kj = {{"explain", keys_["explain"]}, {"max_len", cfg_.embed_max_len}};
+    if (cfg_.teacher_arm) kj["teach"] = keys_["teach"];
+    const std::string key = detail::stage_key(kj);
     keys_["embed"] = key;
     const bool resumed = have("embed", key, {"embeddings.safetensors"});
     if (resumed) {
@@ -767,6 +795,7 @@ class slim_pipeline {
       art_.item_embeddings = detail::read_matrix(f, "items");
       art_.user_embeddings = detail::read_matrix(f, "users");
       art_.user_embeddings_undistilled = detail::read_matrix(f, "users_undistilled");
+      if (cfg_.teacher_arm) art_.user_embeddings_teacher = detail::read_matrix(f, "users_teacher");
       return true;
     }
     // one embedder for every text (the pretrained student, no LoRA): arms differ only in the rationale text
@@ -792,6 +821,17 @@ class slim_pipeline {
     detail::write_matrix(entries, "items", art_.item_embeddings);
     detail::write_matrix(entries, "users", art_.user_embeddings);
     detail::write_matrix(entries, "users_undistilled", art_.user_embeddings_undistilled);
+    if (cfg_.teacher_arm) {  // the labelled users' teacher rationales, standardised among themselves
+      const tensor<float, 2> t = detail::standardize(embed(art_.teacher_rationales, "embed teacher rationales"), 0);
+      const index_t h = t.extent(1);
+      art_.user_embeddings_teacher = tensor<float, 2>({data_->num_users(), h});
+      std::fill(art_.user_embeddings_teacher.data(),
+                art_.user_embeddings_teacher.data() + art_.user_embeddings_teacher.size(), 0.0f);
+      for (std::size_t k = 0; k < art_.teach_users.size(); ++k)
+        for (index_t j = 0; j < h; ++j)
+          art_.user_embeddings_teacher(art_.teach_users[k], j) = t(static_cast<index_t>(k), j);
+      detail::write_matrix(entries, "users_teacher", art_.user_embeddings_teacher);
+    }
     io::write_safetensors(path("embeddings.safetensors"), entries);
     done("embed", key);
     return false;
@@ -827,7 +867,7 @@ class slim_pipeline {
     // outcome is the same whatever the number of workers
     std::vector<std::function<void()>> jobs;
     std::vector<arm_run> slots;
-    slots.reserve(sizeof...(Backbones) * cfg_.seeds.size() * arms.size());
+    slots.reserve(sizeof...(Backbones) * cfg_.seeds.size() * arm_names().size());
     (plan_backbone<Backbones>(jobs, slots), ...);
     const std::size_t workers = std::max<std::size_t>(1, std::min(jobs.size(), pool_ ? pool_->threads() : 1));
     std::atomic<std::size_t> next{0};
@@ -855,8 +895,9 @@ class slim_pipeline {
     const auto& mcfg = model_config<Backbone>();
     const auto& tcfg = train_config<Backbone>();
     std::filesystem::create_directories(path("runs"));
+    const std::vector<std::string> names = arm_names();
     for (const std::uint64_t seed : cfg_.seeds)
-      for (const std::string_view arm : arms) {
+      for (const std::string& arm : names) {
         io::json kj = {{"embed", keys_["embed"]},   {"backbone", std::string(Backbone::name)},
                        {"arm", std::string(arm)},   {"seed", seed},
                        {"model", model_json(mcfg)}, {"train", train_json(tcfg)}};
@@ -883,6 +924,9 @@ class slim_pipeline {
             r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed, {items_view(), view(art_.user_embeddings)});
           else if (arm == "shuffled")
             r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed, {items_view(), view(shuffled_)});
+          else if (arm == "+teacher")
+            r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed,
+                                                      {items_view(), view(art_.user_embeddings_teacher)});
           else
             r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed,
                                                       {items_view(), view(art_.user_embeddings_undistilled)});
@@ -1019,6 +1063,8 @@ class slim_pipeline {
             {"batch_mismatches", s.batch_mismatches},
             {"teacher_mentions_removed", s.teacher_mentions_removed},
             {"student_mentions_removed", s.student_mentions_removed},
+            {"teacher_users_with_mentions", s.teacher_users_with_mentions},
+            {"student_users_with_mentions", s.student_users_with_mentions},
             {"stage_seconds", s.stage_seconds},
             {"stage_resumed", s.stage_resumed}};
   }
