@@ -11,6 +11,7 @@
 #include "slim/backend/simd.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/leakage.hpp"
+#include "slim/distill/model_teacher.hpp"
 #include "slim/distill/oracle_teacher.hpp"
 #include "slim/distill/recorded_teacher.hpp"
 #include "slim/pipeline/report.hpp"
@@ -280,4 +281,102 @@ TEST_CASE(
     CHECK(std::string(x.what()).find("none of the users") != std::string::npos);
   }
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE(
+    "slim_pipeline: an in-process model teacher writes the rationales, lends its tokenizer, and its logits "
+    "enter distillation when kd_weight > 0",
+    "[pipeline]") {
+  const synth::world w = synth::make_world(synth::world_config::tiny(6));
+  const rec::sequence_split split = rec::leave_one_out(w.data);
+  auto c = tiny_config(fresh_dir("model_kd0"));
+  c.seeds = {1};
+  // the teacher: a model twice the student's depth, trained here on (student prompt → oracle rationale)
+  const text::trained_bpe bpe =
+      distill::train_student_bpe(pipeline::student_tokenizer_corpus(w.data, c.prompt), c.vocab_size);
+  const std::string tok_json = bpe.to_json();
+  const text::byte_bpe tok = bpe.tokenizer();
+  nn::decoder_config tc = c.student;
+  tc.vocab_size = static_cast<index_t>(tok.vocab_size());
+  tc.num_layers = 2;
+  using teacher_lm = nn::decoder_lm<cpu, nn::no_adapter>;
+  teacher_lm big(tc);
+  big.reset_parameters(11);
+  {
+    const synth::oracle oracle(w, split);
+    prompt::slim_cot cot(c.prompt);
+    std::vector<train::lm_example> ex;
+    for (index_t u = 0; u < w.data.num_users(); ++u) {
+      if (split.train[static_cast<std::size_t>(u)].empty()) continue;
+      const auto p =
+          cot.student_prompt(tok, prompt::training_prefix(split.train[static_cast<std::size_t>(u)]),
+                             [&](rec::item_id i) { return w.data.items[static_cast<std::size_t>(i)].title; });
+      ex.push_back(distill::make_example(tok, p.ids, oracle.rationale(u)));
+    }
+    train::lm_train_config fc = c.distil;
+    fc.epochs = 16;
+    fc.lr = 1e-2;
+    train::fit_lm(cpu{}, big, std::span<const train::lm_example>(ex), fc);
+  }
+  using model_t = distill::model_teacher<teacher_lm, cpu>;
+  static_assert(distill::LogitTeacher<model_t> && distill::FingerprintedTeacher<model_t>);
+  using model_pipeline = slim_pipeline<model_t, student, pipeline::sasrec_backbone<cpu>>;
+  const distill::model_teacher_options mo{.max_new_tokens = 24, .batch = 16};
+
+  model_t t0(big, cpu{}, tok_json, mo);
+  model_pipeline p0(c);
+  const pipeline::pipeline_result r0 = p0.run(t0, w.data, split, cpu{});
+  // the student shares the teacher's tokenizer, and the recorded answers are the model's own greedy text
+  CHECK(io::read_file(c.run_dir + "/tokenizer.json") == tok_json);
+  const auto& art = p0.artefacts();
+  REQUIRE(!art.teach_users.empty());
+  const std::vector<distill::teacher_request> again = {{art.teach_users[0], "", art.teacher_prompts[0]}};
+  std::string first_text;
+  io::read_jsonl(c.run_dir + "/teacher.jsonl", [&](const io::json& r, std::size_t line) {
+    if (line == 1) first_text = r.at("text").get<std::string>();
+  });
+  CHECK(!first_text.empty());
+  CHECK(t0.teach(again)[0].text == first_text);
+  // what the model teacher writes is an oracle-style rationale: it learned the step format
+  index_t stepped = 0;
+  for (const auto& r : art.teacher_rationales) stepped += r.rfind("Step 1:", 0) == 0;
+  INFO("first teacher rationale: " << art.teacher_rationales[0] << "\nprompt: " << art.teacher_prompts[0]);
+  CHECK(stepped * 2 > static_cast<index_t>(art.teacher_rationales.size()));
+  CHECK(t0.logit_batches() == 0);  // kd_weight = 0: the logits are never asked for
+
+  auto c1 = c;
+  c1.run_dir = fresh_dir("model_kd1");
+  c1.distil.kd_weight = 0.5;
+  c1.distil.kd_temperature = 2;
+  model_t t1(big, cpu{}, tok_json, mo);
+  model_pipeline p1(c1);
+  const pipeline::pipeline_result r1 = p1.run(t1, w.data, split, cpu{});
+  CHECK(t1.logit_batches() > 0);
+  // same teacher text, same seeds: only the KD term differs, and it changes the distilled student
+  CHECK(p1.artefacts().teacher_rationales == art.teacher_rationales);
+  CHECK(io::read_file(c1.run_dir + "/student_lora.safetensors") !=
+        io::read_file(c.run_dir + "/student_lora.safetensors"));
+  CHECK(r1.summary.held_out_nll != r0.summary.held_out_nll);
+
+  // KD asked of a teacher without logits is a configuration error
+  {
+    distill::oracle_teacher oracle(w, split);
+    auto c2 = c1;
+    c2.run_dir = fresh_dir("model_kd2");
+    tiny_pipeline p2(c2);
+    try {
+      p2.run(oracle, w.data, split, cpu{});
+      FAIL("kd_weight with an oracle teacher was accepted");
+    } catch (const slim::error& e) {
+      CHECK(std::string(e.what()).find("kd_weight") != std::string::npos);
+    }
+    std::filesystem::remove_all(c2.run_dir);
+  }
+  // a tokenizer whose vocabulary is not the model's is refused at once
+  const text::trained_bpe other =
+      distill::train_student_bpe(pipeline::student_tokenizer_corpus(w.data, c.prompt), c.vocab_size + 50);
+  REQUIRE(other.tokenizer().vocab_size() != tok.vocab_size());
+  CHECK_THROWS_AS(model_t(big, cpu{}, other.to_json(), mo), slim::error);
+  std::filesystem::remove_all(c.run_dir);
+  std::filesystem::remove_all(c1.run_dir);
 }

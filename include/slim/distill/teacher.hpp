@@ -19,6 +19,9 @@ struct teacher_request {
   index_t user = 0;    ///< user row of the split (what an oracle or a recorded teacher looks up)
   std::string system;  ///< system message ("" when none)
   std::string prompt;  ///< user message
+  /// The prompt as token ids of the pipeline's tokenizer, set only for a teacher that shares it (an in-process
+  /// model teacher, which is asked with the student's own prompt: the input its logits are read on in KD).
+  std::vector<std::int32_t> ids{};
 };
 
 /// A teacher's answer to one request. Token counts are what the teacher reports (an HTTP server's `usage`)

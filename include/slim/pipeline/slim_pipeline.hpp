@@ -34,6 +34,7 @@
 #include "slim/core/tensor.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/leakage.hpp"
+#include "slim/distill/model_teacher.hpp"
 #include "slim/distill/recorded_teacher.hpp"
 #include "slim/distill/student.hpp"
 #include "slim/distill/teacher.hpp"
@@ -385,13 +386,13 @@ class slim_pipeline {
     manifest_["seeds"] = cfg_.seeds;
     manifest_["seed"] = cfg_.seed;
 
-    timed("tokenizer", [&] { return stage_tokenizer(); });
+    timed("tokenizer", [&] { return stage_tokenizer(teacher); });
     timed("prompts", [&] {
       stage_prompts();
       return false;
     });
     timed("teach", [&] { return stage_teach(teacher); });
-    timed("distil", [&] { return stage_distil(be); });
+    timed("distil", [&] { return stage_distil(be, teacher); });
     timed("explain", [&] { return stage_explain(be); });
     timed("embed", [&] { return stage_embed(be); });
     timed("recommend", [&] { return stage_recommend(); });
@@ -453,14 +454,22 @@ class slim_pipeline {
   }
 
   // ------------------------------------------------------------ stages
-  bool stage_tokenizer() {
-    const std::string key =
-        detail::stage_key({{"vocab", cfg_.vocab_size},
-                           {"data", manifest_["dataset"]["checksum"]},
-                           {"prompt", {cfg_.prompt.domain, cfg_.prompt.category_kind, cfg_.prompt.n_items}}});
+  bool stage_tokenizer(Teacher& teacher) {
+    io::json kj = {{"vocab", cfg_.vocab_size},
+                   {"data", manifest_["dataset"]["checksum"]},
+                   {"prompt", {cfg_.prompt.domain, cfg_.prompt.category_kind, cfg_.prompt.n_items}}};
+    if constexpr (distill::LogitTeacher<Teacher>)
+      kj = {{"teacher_tokenizer", detail::stage_key(teacher.tokenizer_json())}};
+    const std::string key = detail::stage_key(kj);
     keys_["tokenizer"] = key;
     catalogue_ = prompt::title_catalogue::from_lookup([&](rec::item_id i) { return item_title(i); }, 1,
                                                       static_cast<rec::item_id>(data_->num_items));
+    if constexpr (distill::LogitTeacher<Teacher>) {  // KD needs one vocabulary: the student shares the teacher's
+      io::write_file_atomic(path("tokenizer.json"), teacher.tokenizer_json());
+      tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
+      done("tokenizer", key);
+      return false;
+    }
     if (have("tokenizer", key, {"tokenizer.json"})) {
       tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
       return true;
@@ -510,9 +519,17 @@ class slim_pipeline {
     std::vector<distill::teacher_request> req;
     art_.teacher_prompts.clear();
     for (const index_t u : eligible) {
+      if constexpr (distill::LogitTeacher<Teacher>) {
+        // an in-process teacher shares the student's tokenizer and is asked with the student's prompt, the input
+        // its logits are read on during KD
+        req.push_back({u, "", art_.student_prompt_text[static_cast<std::size_t>(u)],
+                       art_.student_prompts[static_cast<std::size_t>(u)]});
+        art_.teacher_prompts.push_back(art_.student_prompt_text[static_cast<std::size_t>(u)]);
+        continue;
+      }
       prompt::built_prompt b =
           cot.teacher_prompt(*tok_, prompt::training_prefix(split_->train[static_cast<std::size_t>(u)]), titles);
-      req.push_back({u, b.system, b.user});
+      req.push_back({u, b.system, b.user, {}});
       art_.teacher_prompts.push_back(b.user);
     }
     io::json kj = {{"teacher", std::string(Teacher::name)},
@@ -588,8 +605,24 @@ class slim_pipeline {
     return c;
   }
 
-  bool stage_distil(const backend_type& be) {
+  bool stage_distil(const backend_type& be, Teacher& teacher) {
     pipeline_summary& sm = result_.summary;
+    using T = typename traits::value_type;
+    train::lm_teacher<T> kd;  // logit KD from an in-process teacher (kd_weight > 0)
+    if (cfg_.distil.kd_weight > 0) {
+      if constexpr (distill::LogitTeacher<Teacher> && std::is_same_v<T, float>) {
+        require(teacher.vocab_size() == static_cast<index_t>(tok_->vocab_size()), "slim::slim_pipeline::distil",
+                "the teacher's vocabulary (", teacher.vocab_size(), ") is not the student's (", tok_->vocab_size(),
+                ")");
+        kd = [&teacher](tensor_view<const std::int32_t, 2> ids, matrix_view<float> logits) {
+          teacher.logits(ids, logits);
+        };
+      } else {
+        throw error("slim::slim_pipeline::distil", "kd_weight",
+                    "logit distillation needs an in-process teacher with logits (distill::LogitTeacher, e.g. "
+                    "model_teacher) and a float student");
+      }
+    }
     const std::size_t labelled = art_.teach_users.size();
     const auto held = static_cast<std::size_t>(std::llround(cfg_.held_out_share * static_cast<double>(labelled)));
     const std::size_t fit_n = labelled - std::min(held, labelled);
@@ -646,8 +679,9 @@ class slim_pipeline {
       train::lm_train_config dc = cfg_.distil;
       dc.seed = cfg_.seed + 1;
       const index_t total = train::lm_total_steps(static_cast<index_t>(fit.size()), dc);
-      train::fit_lm(be, *student_, std::span<const train::lm_example>(fit), dc,
-                    [&](const train::lm_step_event& e) { tick("distil", e.step, total); });
+      train::fit_lm(
+          be, *student_, std::span<const train::lm_example>(fit), dc,
+          [&](const train::lm_step_event& e) { tick("distil", e.step, total); }, kd);
       save_params(*student_, "student_lora.safetensors", true);
       done("distil", key);
     }
