@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -42,6 +43,8 @@ constexpr const char* run_usage =
     "  --data SET       real data with recorded teacher rationales instead of the synthetic world:\n"
     "                   nir_ml100k (GPT-3 on ML-100K) or agent4rec_ml1m (gpt-3.5-turbo on ML-1M)\n"
     "  --data-dir DIR   where the data sets are (default $SLIM_DATA_DIR, else ../shared/data)\n"
+    "  --text-encoder DIR  embed texts with this sentence-transformers folder (all-MiniLM-L6-v2) instead of\n"
+    "                   the student\n"
     "  --run-dir DIR    artefacts, manifest.json, results.csv, results.png (default slim_run)\n"
     "  --threads N      thread pool size (default: every core)\n"
     "  --seeds N        recommender seeds 1..N (default 5)\n"
@@ -67,7 +70,7 @@ using recorded_pipeline =
     slim_pipeline<distill::recorded_teacher, student, pipeline::sasrec_backbone<cpu>, pipeline::gru4rec_backbone<cpu>>;
 
 struct run_options {
-  std::string config, run_dir = "slim_run", data, data_dir;
+  std::string config, run_dir = "slim_run", data, data_dir, text_encoder;
   long long threads = 0, seeds = 5;
   bool quick = false, fresh = false;
 };
@@ -89,6 +92,8 @@ run_options parse(args a) {
       o.data = std::string(value());
       if (o.data != "nir_ml100k" && o.data != "agent4rec_ml1m")
         throw usage_error(str("--data: unknown set '", o.data, "' (nir_ml100k, agent4rec_ml1m)"));
+    } else if (k == "--text-encoder") {
+      o.text_encoder = std::string(value());
     } else if (k == "--data-dir") {
       o.data_dir = std::string(value());
     } else if (k == "--run-dir") {
@@ -124,6 +129,7 @@ struct data_choice {
   std::string set;  ///< "" (the synthetic world), nir_ml100k, agent4rec_ml1m
   std::string dir;  ///< the data root ("" : $SLIM_DATA_DIR, else ../shared/data)
   distill::agent4rec_options agent4rec;
+  std::string text_encoder;  ///< a sentence-transformers folder ("" : the student embeds)
 };
 
 /// Every key of `j` must be one of `known` (a typo is an error, not a silently ignored setting).
@@ -202,6 +208,7 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "hidden_size", p.student.hidden_size, file, "pipeline");
     take(s, "num_layers", p.student.num_layers, file, "pipeline");
     take(s, "teacher_arm", p.teacher_arm, file, "pipeline");
+    take(s, "text_encoder", dc.text_encoder, file, "pipeline");
     take(s, "pretrain_max_len", p.pretrain.max_len, file, "pipeline");
     take(s, "distil_max_len", p.distil.max_len, file, "pipeline");
     take(s, "max_new_tokens", p.explain.max_new_tokens, file, "pipeline");
@@ -275,12 +282,34 @@ class progress_bar {
 
 namespace {
 
+/// The folder's path and a hash of every regular file directly in it (config, tokenizer, weights).
+std::string folder_fingerprint(const std::string& dir) {
+  train::detail::lm_hasher h;
+  std::vector<std::filesystem::path> files;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    const std::string name = f.filename().string(), bytes = io::read_file(f.string());
+    h.bytes(name.data(), name.size());
+    h.bytes(bytes.data(), bytes.size());
+  }
+  return std::filesystem::absolute(dir).string() + " " + h.hex();
+}
+
 /// Runs pipeline `P` with `teacher` on `data`, prints the table (and whatever `extra` adds), writes the chart.
 template <class P, class Teacher, class Extra>
 int run_and_report(P& p, Teacher& teacher, const rec::dataset& data, const rec::sequence_split& split,
-                   const pipeline::pipeline_config& pc, cpu& be, thread_pool& pool,
+                   const pipeline::pipeline_config& pc, const std::string& encoder_dir, cpu& be, thread_pool& pool,
                    std::chrono::steady_clock::time_point t0, Extra&& extra) {
   p.set_pool(&pool);
+  std::optional<typename P::text_encoder_type> encoder;
+  if (!encoder_dir.empty()) {
+    encoder.emplace(P::text_encoder_type::from_pretrained(encoder_dir));
+    p.set_text_encoder(&*encoder, folder_fingerprint(encoder_dir));
+    std::fprintf(stderr, "[slim run] texts embedded by %s (%lld-dimensional)\n", encoder_dir.c_str(),
+                 static_cast<long long>(encoder->dimension()));
+  }
   progress_bar bar;
   const pipeline::pipeline_result r =
       p.run(teacher, data, split, be, [&](std::string_view s, index_t d, index_t t) { bar(s, d, t); });
@@ -358,6 +387,7 @@ int run_run(args a) {
     if (!o.data.empty()) dc.set = cli_set;  // --data wins over the file
     if (!o.data_dir.empty()) dc.dir = o.data_dir;
   }
+  if (!o.text_encoder.empty()) dc.text_encoder = o.text_encoder;
   if (o.fresh) std::filesystem::remove_all(pc.run_dir);
 
   const unsigned threads =
@@ -384,12 +414,13 @@ int run_run(args a) {
                  set.teacher_model.c_str(), static_cast<long long>(teacher.size()), teacher.source().c_str(), cpu_name,
                  threads, pc.run_dir.c_str());
     recorded_pipeline p(pc);
-    return run_and_report(p, teacher, set.data, split, pc, be, pool, t0, [&](const recorded_pipeline&) {
-      std::printf(
-          "Recorded teacher: %s rationales from %s; their token counts above are the student tokenizer's "
-          "count of our prompt and of the recorded text, not the source's bill\n",
-          set.teacher_model.c_str(), teacher.source().c_str());
-    });
+    return run_and_report(
+        p, teacher, set.data, split, pc, dc.text_encoder, be, pool, t0, [&](const recorded_pipeline&) {
+          std::printf(
+              "Recorded teacher: %s rationales from %s; their token counts above are the student tokenizer's "
+              "count of our prompt and of the recorded text, not the source's bill\n",
+              set.teacher_model.c_str(), teacher.source().c_str());
+        });
   }
 
   const synth::world world = synth::make_world(wc);
@@ -402,7 +433,7 @@ int run_run(args a) {
                static_cast<long long>(world.data.num_interactions()), static_cast<unsigned long long>(wc.seed),
                cpu_name, threads, pc.run_dir.c_str());
   main_pipeline p(pc);
-  return run_and_report(p, teacher, world.data, split, pc, be, pool, t0, [&](const main_pipeline& q) {
+  return run_and_report(p, teacher, world.data, split, pc, dc.text_encoder, be, pool, t0, [&](const main_pipeline& q) {
     // The synthetic world knows the truth: how often does the student, on users the teacher never labelled,
     // write the oracle's own step 1 (preferences) and step 2 (categories and brands)?
     const auto& art = q.artefacts();

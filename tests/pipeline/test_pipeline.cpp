@@ -3,17 +3,21 @@
 // stage from disk with identical results, and a changed setting reruns only the stages it affects.
 // SPDX-License-Identifier: Apache-2.0
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
 #include "slim/backend/simd.hpp"
+#include "slim/core/philox.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/distill/leakage.hpp"
 #include "slim/distill/model_teacher.hpp"
 #include "slim/distill/oracle_teacher.hpp"
 #include "slim/distill/recorded_teacher.hpp"
+#include "slim/nn/sentence_encoder.hpp"
 #include "slim/pipeline/report.hpp"
 #include "slim/pipeline/slim_pipeline.hpp"
 #include "slim/rec/split.hpp"
@@ -379,4 +383,77 @@ TEST_CASE(
   CHECK_THROWS_AS(model_t(big, cpu{}, other.to_json(), mo), slim::error);
   std::filesystem::remove_all(c.run_dir);
   std::filesystem::remove_all(c1.run_dir);
+}
+
+TEST_CASE(
+    "slim_pipeline: a sentence encoder in place of the student embeds every text; changing it reruns the "
+    "embed stage only",
+    "[pipeline]") {
+  const synth::world w = synth::make_world(synth::world_config::tiny(7));
+  const rec::sequence_split split = rec::leave_one_out(w.data);
+  distill::oracle_teacher teacher(w, split);
+  // a random tiny BERT with a vocabulary of the world's title words (what the encoder is matters not here: the
+  // test is that the pipeline embeds with it, not how well)
+  std::string vocab = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n";
+  std::set<std::string> words;
+  for (index_t i = 1; i <= w.data.num_items; ++i) {
+    std::string t = w.data.items[static_cast<std::size_t>(i)].text, word;
+    for (const char ch : t + " ") {
+      if (std::isalpha(static_cast<unsigned char>(ch))) {
+        word += static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      } else {
+        if (!word.empty()) words.insert(word);
+        word.clear();
+      }
+    }
+  }
+  for (const auto& x : words) vocab += x + "\n";
+  const text::wordpiece wp = text::wordpiece::from_vocab_text(vocab, "test vocab");
+  const nn::encoder_config ec{.vocab_size = static_cast<index_t>(wp.vocab_size()),
+                              .hidden_size = 12,
+                              .num_hidden_layers = 1,
+                              .num_attention_heads = 3,
+                              .intermediate_size = 20,
+                              .max_position_embeddings = 64,
+                              .type_vocab_size = 2,
+                              .layer_norm_eps = 1e-5};
+  nn::encoder<cpu> model(ec);
+  philox_stream rng(42);
+  model.visit_parameters([&](nn::parameter<float>& p) {
+    for (index_t i = 0; i < p.value.size(); ++i) p.value.data()[i] = static_cast<float>(rng.uniform() - 0.5);
+  });
+  using enc_t = nn::sentence_encoder<cpu, float>;
+  enc_t enc(std::move(model), wp, nn::sentence_settings{.max_seq_length = 64, .options = {.normalize = true}});
+
+  auto c = tiny_config(fresh_dir("encoder"));
+  c.seeds = {1};
+  tiny_pipeline p(c);
+  p.set_text_encoder(&enc, "random tiny BERT 42");
+  p.run(teacher, w.data, split, cpu{});
+  const auto& art = p.artefacts();
+  REQUIRE(art.item_embeddings.extent(1) == 12);
+  REQUIRE(art.user_embeddings.extent(1) == 12);
+  // the item embeddings are the encoder's, standardised as the student's would be
+  std::vector<std::string> items(static_cast<std::size_t>(w.data.num_items + 1));
+  for (index_t i = 1; i <= w.data.num_items; ++i)
+    items[static_cast<std::size_t>(i)] = w.data.items[static_cast<std::size_t>(i)].text;
+  tensor<float, 2> raw({static_cast<index_t>(items.size()), 12});
+  enc.embed(cpu{}, items, matrix_view<float>(raw.data(), {raw.extent(0), 12}));
+  const tensor<float, 2> expected = pipeline::detail::standardize(raw, 1);
+  for (index_t i = 0; i < expected.extent(0); ++i)
+    for (index_t j = 0; j < 12; ++j) CHECK(art.item_embeddings(i, j) == Approx(expected(i, j)).margin(1e-6));
+
+  // another encoder (here: another name) reruns the embedding and what follows, nothing before it
+  tiny_pipeline p2(c);
+  p2.set_text_encoder(&enc, "random tiny BERT 42, renamed");
+  const pipeline::pipeline_result r2 = p2.run(teacher, w.data, split, cpu{});
+  CHECK(r2.summary.stage_resumed.at("distil"));
+  CHECK(r2.summary.stage_resumed.at("explain"));
+  CHECK_FALSE(r2.summary.stage_resumed.at("embed"));
+  CHECK_FALSE(r2.summary.stage_resumed.at("recommend"));
+  // and back to the student: its 32-wide states
+  tiny_pipeline p3(c);
+  p3.run(teacher, w.data, split, cpu{});
+  CHECK(p3.artefacts().item_embeddings.extent(1) == c.student.hidden_size);
+  std::filesystem::remove_all(c.run_dir);
 }

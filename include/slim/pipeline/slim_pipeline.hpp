@@ -45,6 +45,7 @@
 #include "slim/metrics/statistics.hpp"
 #include "slim/nn/decoder_lm.hpp"
 #include "slim/nn/lora.hpp"
+#include "slim/nn/sentence_encoder.hpp"
 #include "slim/prompt/catalogue.hpp"
 #include "slim/prompt/rationale.hpp"
 #include "slim/prompt/slim_cot.hpp"
@@ -351,6 +352,16 @@ class slim_pipeline {
   }
 
   explicit slim_pipeline(pipeline_config cfg) : cfg_(std::move(cfg)) {}
+
+  /// A BERT-family sentence encoder (all-MiniLM-L6-v2) on the student's backend.
+  using text_encoder_type = nn::sentence_encoder<backend_type, float>;
+  /// Embeds every text (item texts and rationales) with `encoder` instead of the pretrained student's
+  /// mean-pooled states; `fingerprint` names it in the embed stage's key (e.g. its folder and a hash of its
+  /// weights). nullptr: back to the student. The encoder must outlive run().
+  void set_text_encoder(text_encoder_type* encoder, std::string fingerprint) {
+    encoder_ = encoder;
+    encoder_fingerprint_ = encoder ? std::move(fingerprint) : std::string();
+  }
   const pipeline_config& config() const noexcept { return cfg_; }
   const pipeline_artefacts& artefacts() const noexcept { return art_; }
 
@@ -821,6 +832,7 @@ class slim_pipeline {
   bool stage_embed(const backend_type& be) {
     io::json kj = {{"explain", keys_["explain"]}, {"max_len", cfg_.embed_max_len}};
     if (cfg_.teacher_arm) kj["teach"] = keys_["teach"];
+    if (encoder_) kj["text_encoder"] = encoder_fingerprint_;
     const std::string key = detail::stage_key(kj);
     keys_["embed"] = key;
     const bool resumed = have("embed", key, {"embeddings.safetensors"});
@@ -842,9 +854,22 @@ class slim_pipeline {
     for (index_t i = 1; i <= data_->num_items; ++i)
       items[static_cast<std::size_t>(i)] = data_->items[static_cast<std::size_t>(i)].text;
     auto embed = [&](std::span<const std::string> texts, std::string_view what) {
-      tick(what, 0, static_cast<index_t>(texts.size()));
-      auto e = distill::embed_ids(*base_, be, ids_of(texts), 64, cfg_.embed_max_len);
-      tick(what, static_cast<index_t>(texts.size()), static_cast<index_t>(texts.size()));
+      const auto n = static_cast<index_t>(texts.size());
+      tick(what, 0, n);
+      tensor<float, 2> e;
+      if (encoder_) {  // the sentence encoder, in chunks so progress moves
+        e = tensor<float, 2>({n, encoder_->dimension()});
+        constexpr index_t chunk = 256;
+        for (index_t i = 0; i < n; i += chunk) {
+          const index_t k = std::min(chunk, n - i);
+          encoder_->embed(be, texts.subspan(static_cast<std::size_t>(i), static_cast<std::size_t>(k)),
+                          matrix_view<float>(e.data() + i * e.extent(1), {k, e.extent(1)}), 32);
+          tick(what, i + k, n);
+        }
+        return e;
+      }
+      e = distill::embed_ids(*base_, be, ids_of(texts), 64, cfg_.embed_max_len);
+      tick(what, n, n);
       return e;
     };
     art_.item_embeddings = detail::standardize(embed(items, "embed items"), 1);
@@ -1143,6 +1168,8 @@ class slim_pipeline {
   std::unique_ptr<metrics::item_popularity> popularity_;
   thread_pool* pool_ = nullptr;
   std::mutex tick_mutex_;
+  text_encoder_type* encoder_ = nullptr;
+  std::string encoder_fingerprint_;
 };
 
 }  // namespace slim::pipeline
