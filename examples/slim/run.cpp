@@ -36,8 +36,8 @@ namespace slim::cli {
 namespace {
 
 constexpr const char* run_usage =
-    "usage: slim run [--config FILE] [--data SET] [--data-dir DIR] [--run-dir DIR] [--threads N] [--seeds N]\n"
-    "                [--quick] [--fresh]\n"
+    "usage: slim run [--config FILE] [--data SET] [--data-dir DIR] [--text-encoder DIR] [--run-dir DIR]\n"
+    "                [--threads N] [--seeds N] [--quick] [--fresh]\n"
     "  (no options)     the synthetic world end to end: 1,000 users, 480 items, 5 seeds, SASRec and GRU4Rec\n"
     "  --config FILE    a JSON experiment (docs/pipeline.md): \"world\", \"oracle\", \"data\", \"pipeline\" sections\n"
     "  --data SET       real data with recorded teacher rationales instead of the synthetic world:\n"
@@ -47,8 +47,8 @@ constexpr const char* run_usage =
     "                   the student\n"
     "  --run-dir DIR    artefacts, manifest.json, results.csv, results.png (default slim_run)\n"
     "  --threads N      thread pool size (default: every core)\n"
-    "  --seeds N        recommender seeds 1..N (default 5)\n"
-    "  --quick          a smaller world and fewer epochs (a smoke run, seconds)\n"
+    "  --seeds N        recommender seeds 1..N (default 5; wins over a config's seeds)\n"
+    "  --quick          a smaller world (or 120 labelled users) and fewer epochs: a smoke run\n"
     "  --fresh          ignore artefacts already in the run directory\n";
 
 #if XSIMD_WITH_FMA3_AVX2
@@ -72,7 +72,7 @@ using recorded_pipeline =
 struct run_options {
   std::string config, run_dir = "slim_run", data, data_dir, text_encoder;
   long long threads = 0, seeds = 5;
-  bool quick = false, fresh = false;
+  bool quick = false, fresh = false, seeds_given = false;
 };
 
 run_options parse(args a) {
@@ -102,6 +102,7 @@ run_options parse(args a) {
       o.threads = parse_int("--threads", value(), 1, 1024);
     } else if (k == "--seeds") {
       o.seeds = parse_int("--seeds", value(), 1, 100);
+      o.seeds_given = true;
     } else if (k == "--quick") {
       o.quick = true;
     } else if (k == "--fresh") {
@@ -159,6 +160,9 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "max_blocks", dc.agent4rec.max_blocks, file, "data");
     take(s, "max_titles", dc.agent4rec.max_titles, file, "data");
     take(s, "summaries", dc.agent4rec.summaries, file, "data");
+    if (dc.set == "nir_ml100k")
+      for (const char* k : {"variant", "max_blocks", "max_titles", "summaries"})
+        if (s.contains(k)) throw error(file, std::string("data.") + k, "applies to agent4rec_ml1m only");
   }
   if (j.contains("world")) {
     const auto& s = j["world"];
@@ -184,14 +188,39 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
   }
   if (j.contains("pipeline")) {
     const auto& s = j["pipeline"];
-    known_keys(
-        s, {"seed",           "teach_users",      "seeds",          "vocab_size",          "pretrain_epochs",
-            "distil_epochs",  "distil_batch",     "distil_lr",      "pretrain_lr",         "pretrain_on_rationales",
-            "max_history",    "lora_alpha",       "lora_rank",      "hidden_size",         "num_layers",
-            "teacher_arm",    "pretrain_max_len", "distil_max_len", "max_new_tokens",      "embed_max_len",
-            "token_budget",   "rec_max_len",      "sasrec_dim",     "gru4rec_hidden",      "rec_epochs",
-            "gru4rec_epochs", "rec_patience",     "rec_eval_every", "price_prompt_per_1k", "price_completion_per_1k"},
-        file, "pipeline");
+    known_keys(s,
+               {"seed",
+                "teach_users",
+                "seeds",
+                "vocab_size",
+                "pretrain_epochs",
+                "distil_epochs",
+                "distil_batch",
+                "distil_lr",
+                "pretrain_lr",
+                "pretrain_on_rationales",
+                "max_history",
+                "lora_alpha",
+                "lora_rank",
+                "hidden_size",
+                "num_layers",
+                "teacher_arm",
+                "text_encoder",
+                "pretrain_max_len",
+                "distil_max_len",
+                "max_new_tokens",
+                "embed_max_len",
+                "token_budget",
+                "rec_max_len",
+                "sasrec_dim",
+                "gru4rec_hidden",
+                "rec_epochs",
+                "gru4rec_epochs",
+                "rec_patience",
+                "rec_eval_every",
+                "price_prompt_per_1k",
+                "price_completion_per_1k"},
+               file, "pipeline");
     take(s, "seed", p.seed, file, "pipeline");
     take(s, "teach_users", p.teach_users, file, "pipeline");
     take(s, "seeds", p.seeds, file, "pipeline");
@@ -349,17 +378,11 @@ int run_run(args a) {
   pc.prompt.domain = "games";
   pc.prompt.item_kind = "game";
   pc.prompt.category_kind = "genres and brands";
-  pc.seeds.clear();
-  for (long long s = 1; s <= o.seeds; ++s) pc.seeds.push_back(static_cast<std::uint64_t>(s));
-  if (o.quick) {
-    wc.num_users = 300;
-    wc.num_categories = 6;
-    wc.items_per_category = 30;
-    pc.teach_users = 120;
-    pc.pretrain.epochs = 2;
-    pc.distil.epochs = 2;
-    pc.sasrec_train.epochs = pc.gru4rec_train.epochs = 10;
-  }
+  auto seeds_1_to = [&](long long n) {
+    pc.seeds.clear();
+    for (long long s = 1; s <= n; ++s) pc.seeds.push_back(static_cast<std::uint64_t>(s));
+  };
+  seeds_1_to(o.seeds);
   if (!o.config.empty()) {
     // a config naming a data set starts from the real-data defaults, so peek at its set first
     const io::json j = io::read_json(o.config);
@@ -367,10 +390,13 @@ int run_run(args a) {
         j["data"]["set"].is_string() && dc.set.empty())
       dc.set = j["data"]["set"].get<std::string>();
   }
+  // the order settings are applied in: real-data defaults, --quick, the config file, then the command line's
+  // own options, which win over the file
   if (!dc.set.empty()) {  // real data: movies, every recorded user labelled, the teacher's own arm
     pc.prompt.domain = "movies";
     pc.prompt.item_kind = "movie";
     pc.prompt.category_kind = "genres";
+    pc.prompt.token_budget = 320;
     pc.teach_users = 1000000;
     pc.teacher_arm = true;
     pc.distil.max_len = 384;
@@ -381,13 +407,22 @@ int run_run(args a) {
     dc.agent4rec.max_blocks = 4;
     dc.agent4rec.max_titles = 5;
   }
-  if (!o.config.empty()) {
-    const std::string cli_set = dc.set;
-    apply_config(o.config, wc, oc, pc, dc);
-    if (!o.data.empty()) dc.set = cli_set;  // --data wins over the file
-    if (!o.data_dir.empty()) dc.dir = o.data_dir;
+  if (o.quick) {
+    wc.num_users = 300;
+    wc.num_categories = 6;
+    wc.items_per_category = 30;
+    pc.teach_users = 120;
+    pc.pretrain.epochs = 2;
+    pc.distil.epochs = 2;
+    pc.sasrec_train.epochs = pc.gru4rec_train.epochs = 10;
   }
+  if (!o.config.empty()) apply_config(o.config, wc, oc, pc, dc);
+  if (!o.data.empty()) dc.set = o.data;
+  if (!o.data_dir.empty()) dc.dir = o.data_dir;
+  if (o.seeds_given) seeds_1_to(o.seeds);
   if (!o.text_encoder.empty()) dc.text_encoder = o.text_encoder;
+  if (dc.set.empty() && !dc.dir.empty())
+    throw usage_error("--data-dir (or data.dir) names where the real data sets are: it needs --data SET");
   if (o.fresh) std::filesystem::remove_all(pc.run_dir);
 
   const unsigned threads =

@@ -141,6 +141,10 @@ TEST_CASE("recorded_teacher::from_jsonl: every malformed line is an error naming
   expect_error([&] { distill::recorded_teacher::from_jsonl(p, 2); }, {"r.jsonl", "line 2"});
   put(d, "r.jsonl", "{\"user\": 7, \"text\": \"hi\"}\n");
   expect_error([&] { distill::recorded_teacher::from_jsonl(p, 2); }, {"r.jsonl", "user 7"});
+  put(d, "r.jsonl", "{\"user\": 1, \"text\": \"hi\"}\n\n{\"user\": 1, \"text\": \"again\"}\n");
+  expect_error([&] { distill::recorded_teacher::from_jsonl(p, 2); }, {"r.jsonl", "line 3", "second", "line 1"});
+  put(d, "r.jsonl", "{\"user\": 1, \"text\": \"\"}\n");
+  expect_error([&] { distill::recorded_teacher::from_jsonl(p, 2); }, {"r.jsonl", "line 1", "empty"});
   put(d, "r.jsonl", "{\"user\": 1, \"text\": \"hi\", \"prompt_tokens\": -4}\n");
   expect_error([&] { distill::recorded_teacher::from_jsonl(p, 2); }, {"r.jsonl", "line 1", "negative"});
   fs::remove_all(d);
@@ -215,6 +219,13 @@ TEST_CASE("load_nir_ml100k: sequences, titles and the three steps rendered", "[d
       R"j({"user_index": 0, "step1_preferences": "x", "step2_featured_movies": [], "step3_recommendations": 4})j"
       "\n");
   expect_error([&] { distill::load_nir_ml100k(d); }, {"rationales.jsonl", "line 1", "step3_recommendations"});
+  write_nir(d);
+  put(d, "rationales.jsonl",
+      R"j({"user_index": 2, "step1_preferences": "x", "step2_featured_movies": [], "step3_recommendations": []})j"
+      "\n"
+      R"j({"user_index": 2, "step1_preferences": "y", "step2_featured_movies": [], "step3_recommendations": []})j"
+      "\n");
+  expect_error([&] { distill::load_nir_ml100k(d); }, {"rationales.jsonl", "line 2", "second", "user 2"});
   put(d, "items.tsv", "item_id\ttitle\n1\tHeat\n3\tSpeed\n");
   expect_error([&] { distill::load_nir_ml100k(d); }, {"items.tsv", "line 3", "out of order"});
   fs::remove_all(d);

@@ -474,14 +474,21 @@ TEST_CASE("leakage: scrub drops list lines and cuts prose mentions, counting the
         "Step 1: Fans of and like speed.\n"
         "Step 2: Racing; try Halo 2 too, and .\n"
         "Step 3:\n"
-        "2. Halo 2\n"
-        "3. Nova Crimson Racers");
+        "1. Halo 2\n"
+        "2. Nova Crimson Racers");
   CHECK(report.mentions == 5);
   CHECK(report.lines_dropped == 2);
   CHECK(report.cut == 3);
   CHECK(report.items == 4);
   CHECK_FALSE(distill::mentions_any(text, held_out, titles));
   CHECK(distill::mentions_any(text, std::vector<rec::item_id>{3}, titles));
+  // a ';'-separated list (Agent4Rec's MOVIE:) loses the title and its separator, first, middle or last
+  std::string movies = "MOVIE: Toy Story (1995); Heat; Halo\nMOVIE: Heat; Halo; Jaws\nMOVIE: Halo\n(1) Halo\n(2) Jaws";
+  prompt::title_catalogue more = titles;
+  more.add(6, "Heat");
+  more.add(7, "Jaws");
+  CHECK(distill::scrub_held_out(movies, held_out, more).mentions == 5);
+  CHECK(movies == "MOVIE: Heat\nMOVIE: Heat; Jaws\nMOVIE: \n(1) Jaws");
   // nothing to remove: the text stays as it was
   std::string clean = "Step 1: nothing here.\n";
   CHECK(distill::scrub_held_out(clean, held_out, titles).clean());

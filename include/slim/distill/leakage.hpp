@@ -7,8 +7,11 @@
 // trailing "(...)" / "[...]" groups ("Toy Story (1995)" -> "Toy Story") and, for a trailing article, the
 // article moved to the front ("Sound of Music, The" -> "The Sound of Music"). An occurrence that continues
 // into the longer title of another catalogue item ("Halo" inside "Halo 2") is that other item, not a mention.
-// A list line ("1. X", "2) X", "(3) X", "[4. X]", "- X", "* X", "• X") holding a mention is dropped whole; in
-// any other line the mention is cut out. Not caught: misspelt or abbreviated titles, and item ids.
+// A list line ("1. X", "2) X", "(3) X", "[4. X]", "- X", "* X", "• X") holding a mention is dropped whole, and
+// the numbered lines after it in the same list are renumbered (a gap would tell that a held-out item was
+// there, and at which rank); in any other line the mention is cut out, with its separator when it stands in
+// a ';'-separated list ("MOVIE: A; X; C" -> "MOVIE: A; C"). Not caught: misspelt or abbreviated titles, and
+// item ids.
 #pragma once
 
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "slim/core/config.hpp"
@@ -166,6 +170,19 @@ inline std::vector<std::vector<std::string>> forms_of(std::span<const rec::item_
   return forms;
 }
 
+/// Where the number of a numbered list line starts and ends ([b, e) of its digits), or {0, 0} for a line that
+/// is not one (bullets included).
+inline std::pair<std::size_t, std::size_t> list_number(std::string_view line) noexcept {
+  if (!list_line(line)) return {0, 0};
+  std::size_t p = 0;
+  while (p < line.size() && (line[p] == ' ' || line[p] == '\t')) ++p;
+  while (p + 1 < line.size() && line[p] == '*' && line[p + 1] == '*') p += 2;
+  if (p < line.size() && (line[p] == '(' || line[p] == '[')) ++p;
+  const std::size_t b = p;
+  while (p < line.size() && line[p] >= '0' && line[p] <= '9') ++p;
+  return {b, p};
+}
+
 template <class F>
 void for_each_line(std::string_view text, F&& f) {
   std::size_t b = 0;
@@ -191,21 +208,46 @@ inline leak_report scrub_held_out(std::string& rationale, std::span<const rec::i
   std::string out;
   out.reserve(rationale.size());
   bool first = true;
+  int shift = 0;  // numbered lines dropped so far in the current list
   detail::for_each_line(rationale, [&](std::string_view line, bool) {
     const auto found = detail::find_mentions(line, held_out, forms, titles);
     for (const auto& o : found)
       if (std::find(named.begin(), named.end(), o.id) == named.end()) named.push_back(o.id);
     report.mentions += static_cast<std::int64_t>(found.size());
+    const auto [nb, ne] = detail::list_number(line);
     if (!found.empty() && detail::list_line(line)) {
       ++report.lines_dropped;
+      shift += ne > nb;
       return;
     }
     if (!first) out += '\n';
     first = false;
+    if (!detail::list_line(line)) shift = 0;  // a line that is not a list item ends the list
     std::size_t p = 0;
+    if (ne > nb && shift > 0) {  // renumber: the list reads 1, 2, 3 ... without the dropped lines
+      int n = 0;
+      for (std::size_t k = nb; k < ne; ++k) n = n * 10 + (line[k] - '0');
+      out.append(line.substr(0, nb));
+      out += std::to_string(std::max(1, n - shift));
+      p = ne;
+    }
     for (const auto& o : found) {
       std::size_t e = o.end;
       out.append(line.substr(p, o.begin - p));
+      // a title in a ';'-separated list ("MOVIE: A; X; C") takes its separator with it
+      std::size_t k = out.size();
+      while (k > 0 && out[k - 1] == ' ') --k;
+      if (k > 0 && (out[k - 1] == ';' || out[k - 1] == ':')) {
+        std::size_t q = e;
+        while (q < line.size() && line[q] == ' ') ++q;
+        if (q < line.size() && line[q] == ';') {
+          e = q + 1;
+          while (e < line.size() && line[e] == ' ') ++e;
+        } else if (q == line.size() && out[k - 1] == ';') {
+          out.resize(k - 1);
+          e = q;
+        }
+      }
       // "like X and Y" -> "like and Y": one space where two would meet
       if ((out.empty() || out.back() == ' ') && e < line.size() && line[e] == ' ') ++e;
       p = e;

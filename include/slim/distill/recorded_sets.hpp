@@ -255,6 +255,7 @@ inline recorded_set load_nir_ml100k(const std::string& dir) {
   }
   rec::validate(d);
   s.source = detail::join_path(dir, "rationales.jsonl");
+  std::vector<std::size_t> line_of(static_cast<std::size_t>(d.num_users()), 0);
   io::read_jsonl(s.source, [&](const io::json& r, std::size_t line) {
     const io::json_where w(s.source, line);
     recorded_rationale x;
@@ -262,6 +263,7 @@ inline recorded_set load_nir_ml100k(const std::string& dir) {
     require(x.user >= 0 && x.user < d.num_users(), s.source.c_str(), "line ", line, ": user_index ", x.user,
             " is outside [0, ", d.num_users(), ")");
     x.text = nir_rationale(r, w);
+    recorded_teacher::check_record(s.source, line, x, d.num_users(), line_of);
     const std::string model = io::get_or<std::string>(r, "teacher_model", "", w);
     if (s.teacher_model.empty()) s.teacher_model = model;
     s.rationales.push_back(std::move(x));
@@ -325,6 +327,9 @@ inline recorded_set load_agent4rec_ml1m(const std::string& dir, const std::strin
       require(f.size() == columns, csv.c_str(), "line ", line, ": ", f.size(), " fields, expected ", columns);
       summary[detail::parse_id(f[id_col], csv, line, "movie_id")] = f[summary_col];
     });
+    std::unordered_map<std::string, rec::item_id> item_of;
+    for (index_t i = 1; i <= d.num_items; ++i)
+      item_of[d.item_keys[static_cast<std::size_t>(i)]] = static_cast<rec::item_id>(i);
     const auto map_rows = detail::read_lines(detail::join_path(ml1m_dir, "ml-1m_sasrec_item_map.tsv"));
     const std::string map_path = detail::join_path(ml1m_dir, "ml-1m_sasrec_item_map.tsv");
     for (std::size_t k = 1; k < map_rows.size(); ++k) {  // row 0 is the header
@@ -332,10 +337,13 @@ inline recorded_set load_agent4rec_ml1m(const std::string& dir, const std::strin
       if (l.empty()) continue;
       const std::size_t t1 = l.find('\t'), t2 = t1 == std::string::npos ? t1 : l.find('\t', t1 + 1);
       require(t2 != std::string::npos, map_path.c_str(), "line ", k + 1, ": expected id<TAB>movie id<TAB>...");
-      const std::int64_t sid = detail::parse_id(std::string_view(l).substr(0, t1), map_path, k + 1, "item id");
+      const std::string_view skey = std::string_view(l).substr(0, t1);
+      detail::parse_id(skey, map_path, k + 1, "item id");
       const std::int64_t mid =
           detail::parse_id(std::string_view(l).substr(t1 + 1, t2 - t1 - 1), map_path, k + 1, "movie id");
-      require(sid >= 1 && sid <= d.num_items, map_path.c_str(), "line ", k + 1, ": item ", sid, " is not in the data");
+      const auto it = item_of.find(std::string(skey));  // the file's item id -> the dataset's
+      require(it != item_of.end(), map_path.c_str(), "line ", k + 1, ": item ", skey, " is not in the data");
+      const rec::item_id sid = it->second;
       const auto a = movie_map.find(mid);
       if (a == movie_map.end()) continue;
       const auto sm = summary.find(a->second);
@@ -343,6 +351,7 @@ inline recorded_set load_agent4rec_ml1m(const std::string& dir, const std::strin
       d.items[static_cast<std::size_t>(sid)].text += ". Summary: " + sm->second;
     }
   }
+  std::vector<std::size_t> line_of(static_cast<std::size_t>(d.num_users()), 0);
   std::unordered_map<std::string, index_t> row_of;
   for (index_t u = 0; u < d.num_users(); ++u) row_of[d.user_keys[static_cast<std::size_t>(u)]] = u;
   s.source = (std::filesystem::path(dir) / ("teacher_" + opt.variant + ".jsonl")).string();
@@ -358,7 +367,7 @@ inline recorded_set load_agent4rec_ml1m(const std::string& dir, const std::strin
     recorded_rationale x;
     x.user = row->second;
     x.text = detail::trim_blocks(io::get<std::string>(r, "text", w), opt.max_blocks, opt.max_titles);
-    require(!x.text.empty(), s.source.c_str(), "line ", line, ": empty text");
+    recorded_teacher::check_record(s.source, line, x, d.num_users(), line_of);
     if (s.teacher_model.empty()) s.teacher_model = io::get_or<std::string>(r, "teacher_model", "", w);
     s.rationales.push_back(std::move(x));
   });

@@ -64,17 +64,32 @@ class recorded_teacher {
   /// Reads JSON Lines of {"user": row, "text": "...", "prompt_tokens"?: n, "completion_tokens"?: n}.
   static recorded_teacher from_jsonl(const std::string& path, index_t num_users) {
     std::vector<recorded_rationale> records;
+    std::vector<std::size_t> line_of(static_cast<std::size_t>(std::max<index_t>(num_users, 0)), 0);
     io::read_jsonl(path, [&](const io::json& r, std::size_t line) {
       const io::json_where w(path, line);
       recorded_rationale x;
       x.user = io::get<index_t>(r, "user", w);
       x.text = io::get<std::string>(r, "text", w);
+      check_record(path, line, x, num_users, line_of);
       x.prompt_tokens = io::get_or<std::int64_t>(r, "prompt_tokens", 0, w);
       x.completion_tokens = io::get_or<std::int64_t>(r, "completion_tokens", 0, w);
       require(x.prompt_tokens >= 0 && x.completion_tokens >= 0, path.c_str(), "line ", line, ": negative token count");
       records.push_back(std::move(x));
     });
     return recorded_teacher(path, std::move(records), num_users);
+  }
+
+  /// The checks of the constructor for one record read from line `line` of `path`, so that the error names the
+  /// line: user in range, non-empty text, and no earlier line (`line_of`, per user, 0: none yet) for the user.
+  static void check_record(const std::string& path, std::size_t line, const recorded_rationale& x, index_t num_users,
+                           std::vector<std::size_t>& line_of) {
+    require(x.user >= 0 && x.user < num_users, path.c_str(), "line ", line, ": user ", x.user, " is outside [0, ",
+            num_users, ")");
+    require(!x.text.empty(), path.c_str(), "line ", line, ": empty rationale");
+    std::size_t& first = line_of[static_cast<std::size_t>(x.user)];
+    require(first == 0, path.c_str(), "line ", line, ": a second rationale for user ", x.user,
+            " (the first is on line ", first, ")");
+    first = line;
   }
 
   /// True when a rationale for `user` is on record.

@@ -21,7 +21,9 @@ inline void write_chart(const std::string& path, const pipeline_result& r, const
   constexpr int width = 900, height = 480, left = 70, right = 20, top = 50, bottom = 110;
   io::canvas c(width, height);
   const io::rgb ink{40, 40, 40}, grid{225, 225, 225};
-  const io::rgb colours[] = {{120, 120, 120}, {70, 130, 180}, {214, 96, 40}, {170, 170, 210}, {240, 190, 150}};
+  const io::rgb colours[] = {{120, 120, 120}, {70, 130, 180},  {214, 96, 40},
+                             {170, 170, 210}, {240, 190, 150}, {60, 160, 90}};
+  constexpr std::size_t n_colours = sizeof colours / sizeof colours[0];
   double hi = 0;
   std::vector<std::vector<metrics::summary>> s(backbones.size());
   for (std::size_t b = 0; b < backbones.size(); ++b)
@@ -56,7 +58,7 @@ inline void write_chart(const std::string& path, const pipeline_result& r, const
       const auto& x = s[static_cast<std::size_t>(b)][static_cast<std::size_t>(a)];
       if (x.n == 0) continue;
       const int bx = x0 + a * bar_w;
-      c.fill(bx + 2, y_of(x.mean), bx + bar_w - 2, top + plot_h, colours[a % 5]);
+      c.fill(bx + 2, y_of(x.mean), bx + bar_w - 2, top + plot_h, colours[a % n_colours]);
       if (x.n > 1) {
         const int mid = bx + bar_w / 2;
         c.vline(mid, y_of(x.mean - x.std), y_of(x.mean + x.std), ink);
@@ -70,7 +72,7 @@ inline void write_chart(const std::string& path, const pipeline_result& r, const
   int lx = left;
   for (int a = 0; a < bars; ++a) {
     const int ly = height - 45;
-    c.fill(lx, ly, lx + 14, ly + 14, colours[a % 5]);
+    c.fill(lx, ly, lx + 14, ly + 14, colours[a % n_colours]);
     lx += 20 + c.text(lx + 20, ly + 4, arms[static_cast<std::size_t>(a)], ink) + 20;
   }
   c.save(path);

@@ -374,6 +374,14 @@ class slim_pipeline {
     require(split.num_users() == data.num_users() && split.num_items == data.num_items, where,
             "the split does not belong to the dataset");
     require(data.num_users() >= 10, where, "a dataset of ", data.num_users(), " users is too small to run");
+    // checked before any work: a prompt at the budget plus a full rationale must fit the student's positions
+    require(static_cast<index_t>(cfg_.prompt.token_budget) + cfg_.explain.max_new_tokens - 1 <=
+                    cfg_.student.max_positions &&
+                cfg_.distil.max_len <= cfg_.student.max_positions &&
+                cfg_.pretrain.max_len <= cfg_.student.max_positions,
+            where, "prompt.token_budget (", cfg_.prompt.token_budget, ") + explain.max_new_tokens (",
+            cfg_.explain.max_new_tokens, ") - 1, distil.max_len (", cfg_.distil.max_len, ") and pretrain.max_len (",
+            cfg_.pretrain.max_len, ") must each fit student.max_positions (", cfg_.student.max_positions, ")");
     std::error_code ec;
     fs::create_directories(cfg_.run_dir, ec);
     if (ec) throw error(cfg_.run_dir, "", "cannot create the run directory: " + ec.message());
@@ -469,17 +477,18 @@ class slim_pipeline {
     io::json kj = {{"vocab", cfg_.vocab_size},
                    {"data", manifest_["dataset"]["checksum"]},
                    {"prompt", {cfg_.prompt.domain, cfg_.prompt.category_kind, cfg_.prompt.n_items}}};
-    if constexpr (distill::LogitTeacher<Teacher>)
-      kj = {{"teacher_tokenizer", detail::stage_key(teacher.tokenizer_json())}};
+    if constexpr (distill::LogitTeacher<Teacher>) kj["teacher_tokenizer"] = detail::stage_key(teacher.tokenizer_json());
     const std::string key = detail::stage_key(kj);
     keys_["tokenizer"] = key;
     catalogue_ = prompt::title_catalogue::from_lookup([&](rec::item_id i) { return item_title(i); }, 1,
                                                       static_cast<rec::item_id>(data_->num_items));
     if constexpr (distill::LogitTeacher<Teacher>) {  // KD needs one vocabulary: the student shares the teacher's
-      io::write_file_atomic(path("tokenizer.json"), teacher.tokenizer_json());
+      const bool same = have("tokenizer", key, {"tokenizer.json"}) &&
+                        io::read_file(path("tokenizer.json")) == teacher.tokenizer_json();
+      if (!same) io::write_file_atomic(path("tokenizer.json"), teacher.tokenizer_json());
       tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
       done("tokenizer", key);
-      return false;
+      return same;
     }
     if (have("tokenizer", key, {"tokenizer.json"})) {
       tok_ = std::make_unique<text::byte_bpe>(text::byte_bpe::from_file(path("tokenizer.json")));
@@ -543,9 +552,16 @@ class slim_pipeline {
       req.push_back({u, b.system, b.user, {}});
       art_.teacher_prompts.push_back(b.user);
     }
+    train::detail::lm_hasher asked;  // what the teacher is asked, word for word
+    for (const auto& q : req) {
+      asked.bytes(q.system.data(), q.system.size());
+      asked.bytes(q.prompt.data(), q.prompt.size());
+      asked.bytes(q.ids.data(), q.ids.size() * sizeof(std::int32_t));
+    }
     io::json kj = {{"teacher", std::string(Teacher::name)},
                    {"users", eligible},
                    {"prompt", keys_["tokenizer"]},
+                   {"requests", asked.hex()},
                    {"data", manifest_["dataset"]["checksum"]}};
     if constexpr (distill::FingerprintedTeacher<Teacher>) kj["fingerprint"] = std::string(teacher.fingerprint());
     const std::string key = detail::stage_key(kj);
@@ -656,17 +672,20 @@ class slim_pipeline {
     }
     require(!fit.empty(), "slim::slim_pipeline::distil", "no teacher rationales to distil");
     auto json_of = [](const train::lm_train_config& c) { return train::detail::lm_settings_json(c); };
-    io::json kj = {{"teach", keys_["teach"]},
-                   {"tokenizer", keys_["tokenizer"]},
-                   {"pretrain", json_of(cfg_.pretrain)},
-                   {"distil", json_of(cfg_.distil)},
-                   {"held_out", held},
-                   {"seed", cfg_.seed},
-                   {"pre_rationales", cfg_.pretrain_on_rationales},
-                   {"lora", {cfg_.lora.rank, cfg_.lora.alpha, cfg_.lora.dropout, cfg_.lora.use_rslora}},
-                   {"model",
-                    {cfg_.student.hidden_size, cfg_.student.intermediate_size, cfg_.student.num_layers,
-                     cfg_.student.num_heads, cfg_.student.num_kv_heads, cfg_.student.max_positions}}};
+    io::json kj = {
+        {"teach", keys_["teach"]},
+        {"tokenizer", keys_["tokenizer"]},
+        {"examples",  // the token ids trained on (prompts, scrubbed rationales, item texts)
+         {train::detail::lm_data_json(pre), train::detail::lm_data_json(fit), train::detail::lm_data_json(eval)}},
+        {"pretrain", json_of(cfg_.pretrain)},
+        {"distil", json_of(cfg_.distil)},
+        {"held_out", held},
+        {"seed", cfg_.seed},
+        {"pre_rationales", cfg_.pretrain_on_rationales},
+        {"lora", {cfg_.lora.rank, cfg_.lora.alpha, cfg_.lora.dropout, cfg_.lora.use_rslora}},
+        {"model",
+         {cfg_.student.hidden_size, cfg_.student.intermediate_size, cfg_.student.num_layers, cfg_.student.num_heads,
+          cfg_.student.num_kv_heads, cfg_.student.max_positions}}};
     const std::string key = detail::stage_key(kj);
     keys_["distil"] = key;
     base_ = std::make_unique<base_type>(student_config());
@@ -761,8 +780,12 @@ class slim_pipeline {
 
   bool stage_explain(const backend_type& be) {
     pipeline_summary& sm = result_.summary;
-    const std::string key = detail::stage_key(
-        {{"distil", keys_["distil"]}, {"max_new_tokens", cfg_.explain.max_new_tokens}, {"users", data_->num_users()}});
+    train::detail::lm_hasher prompts_hash;
+    for (const auto& p : art_.student_prompts) prompts_hash.bytes(p.data(), p.size() * sizeof(std::int32_t));
+    const std::string key = detail::stage_key({{"distil", keys_["distil"]},
+                                               {"max_new_tokens", cfg_.explain.max_new_tokens},
+                                               {"users", data_->num_users()},
+                                               {"prompts", prompts_hash.hex()}});
     keys_["explain"] = key;
     const auto n = static_cast<std::size_t>(data_->num_users());
     std::vector<std::size_t> rows;  // users with a prompt
@@ -830,7 +853,17 @@ class slim_pipeline {
   }
 
   bool stage_embed(const backend_type& be) {
-    io::json kj = {{"explain", keys_["explain"]}, {"max_len", cfg_.embed_max_len}};
+    train::detail::lm_hasher texts;  // every text embedded, after the leakage scrub
+    auto eat = [&](const std::vector<std::string>& v) {
+      for (const auto& t : v) texts.bytes(t.data(), t.size());
+    };
+    eat(art_.rationales);
+    eat(art_.rationales_undistilled);
+    if (cfg_.teacher_arm) eat(art_.teacher_rationales);
+    for (index_t i = 1; i <= data_->num_items; ++i)
+      texts.bytes(data_->items[static_cast<std::size_t>(i)].text.data(),
+                  data_->items[static_cast<std::size_t>(i)].text.size());
+    io::json kj = {{"explain", keys_["explain"]}, {"max_len", cfg_.embed_max_len}, {"texts", texts.hex()}};
     if (cfg_.teacher_arm) kj["teach"] = keys_["teach"];
     if (encoder_) kj["text_encoder"] = encoder_fingerprint_;
     const std::string key = detail::stage_key(kj);
