@@ -21,6 +21,7 @@
 #include "slim/distill/teacher.hpp"
 #include "slim/nn/context.hpp"
 #include "slim/text/byte_bpe.hpp"
+#include "slim/train/lm_trainer.hpp"
 
 namespace slim::distill {
 
@@ -105,28 +106,21 @@ class model_teacher {
   const text::byte_bpe& tokenizer() const noexcept { return *tok_; }
   index_t vocab_size() const noexcept { return model_->config().vocab_size; }
 
-  /// FNV-1a-64 of the tokenizer, every parameter value and the options, taken at construction (the model must
+  /// A 64-bit hash of the tokenizer, every parameter value and the options, taken at construction (the model must
   /// not change while the teacher is in use): a retrained teacher is a new teacher.
   const std::string& fingerprint() const noexcept { return fingerprint_; }
 
  private:
   std::string hash_state() {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    auto eat = [&](const void* p, std::size_t n) {
-      const auto* c = static_cast<const unsigned char*>(p);
-      for (std::size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 0x100000001b3ull;
-    };
-    eat(json_.data(), json_.size());
+    train::detail::lm_hasher h;
+    h.bytes(json_.data(), json_.size());
     model_->visit_parameters([&](auto& p) {
-      eat(p.name.data(), p.name.size());
-      eat(p.value.data(), static_cast<std::size_t>(p.value.size()) * sizeof(*p.value.data()));
+      h.bytes(p.name.data(), p.name.size());
+      h.bytes(p.value.data(), static_cast<std::size_t>(p.value.size()) * sizeof(*p.value.data()));
     });
-    eat(&opt_.max_new_tokens, sizeof opt_.max_new_tokens);
-    eat(&opt_.batch, sizeof opt_.batch);
-    char buf[17];
-    for (int i = 15; i >= 0; --i, h >>= 4) buf[i] = "0123456789abcdef"[h & 15];
-    buf[16] = '\0';
-    return buf;
+    h.mix(static_cast<std::uint64_t>(opt_.max_new_tokens));
+    h.mix(static_cast<std::uint64_t>(opt_.batch));
+    return h.hex();
   }
 
   std::vector<std::int32_t> encode_prompt(const teacher_request& r) const {

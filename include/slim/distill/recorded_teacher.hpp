@@ -18,6 +18,7 @@
 #include "slim/core/error.hpp"
 #include "slim/distill/teacher.hpp"
 #include "slim/io/json.hpp"
+#include "slim/train/lm_trainer.hpp"
 
 namespace slim::distill {
 
@@ -103,25 +104,16 @@ class recorded_teacher {
   index_t size() const noexcept { return static_cast<index_t>(records_.size()); }
   const std::string& source() const noexcept { return source_; }
 
-  /// 64-bit FNV-1a of every record (user, text, token counts), hex: changes whenever a text does.
+  /// A 64-bit hash of every record (user, text, token counts), hex: changes whenever a text does.
   std::string fingerprint() const {
-    std::uint64_t h = 0xcbf29ce484222325ull;
-    auto eat = [&](const void* p, std::size_t n) {
-      const auto* c = static_cast<const unsigned char*>(p);
-      for (std::size_t i = 0; i < n; ++i) h = (h ^ c[i]) * 0x100000001b3ull;
-    };
+    train::detail::lm_hasher h;
     for (const recorded_rationale& r : records_) {
-      eat(&r.user, sizeof r.user);
-      const std::uint64_t len = r.text.size();
-      eat(&len, sizeof len);
-      eat(r.text.data(), r.text.size());
-      eat(&r.prompt_tokens, sizeof r.prompt_tokens);
-      eat(&r.completion_tokens, sizeof r.completion_tokens);
+      h.mix(static_cast<std::uint64_t>(r.user));
+      h.bytes(r.text.data(), r.text.size());
+      h.mix(static_cast<std::uint64_t>(r.prompt_tokens));
+      h.mix(static_cast<std::uint64_t>(r.completion_tokens));
     }
-    char buf[17];
-    for (int i = 15; i >= 0; --i, h >>= 4) buf[i] = "0123456789abcdef"[h & 15];
-    buf[16] = '\0';
-    return buf;
+    return h.hex();
   }
 
   /// One answer per request, in order; slim::error naming the source for a user with no record.
