@@ -284,6 +284,42 @@ TEST_CASE("rank_full counts ties, NaN, history and padding by its rule", "[metri
   CHECK(all == vec_i32{7, 2, 3, 5, 1, 6, 4});  // ties by lower id first
 }
 
+TEST_CASE("top_k_full equals a full sort by (score descending, id ascending, NaN last) on random rows",
+          "[metrics][ties]") {
+  // Lists of every length: short ones are placed by counting, those past 128 candidates by a partial sort, and
+  // rows with fewer than k candidates above the threshold by the exact fallback; integer scores make ties.
+  philox_stream rng(99);
+  for (const index_t n : {7, 64, 300, 3416})
+    for (const index_t k : {1, 5, 20, 150, 300}) {
+      if (k > n) continue;
+      for (int trial = 0; trial < 6; ++trial) {
+        INFO("n " << n << " k " << k << " trial " << trial);
+        std::vector<float> s(static_cast<std::size_t>(n) + 1);
+        for (auto& x : s)
+          x = trial % 2 == 0 ? static_cast<float>(rng.below(9)) : static_cast<float>(rng.uniform() * 2 - 1);
+        if (trial >= 4) {  // a few NaN and −inf scores
+          s[1 + rng.below(static_cast<std::uint32_t>(n))] = NAN;
+          s[1 + rng.below(static_cast<std::uint32_t>(n))] = -INFINITY;
+        }
+        vec_i32 h;
+        for (index_t j = 0; j < n / 3; ++j) h.push_back(static_cast<std::int32_t>(1 + rng.below(static_cast<std::uint32_t>(n))));
+        std::set<std::int32_t> excluded(h.begin(), h.end());
+        vec_i32 want;
+        for (std::int32_t i = 1; i <= n; ++i)
+          if (excluded.count(i) == 0) want.push_back(i);
+        std::stable_sort(want.begin(), want.end(), [&](std::int32_t a, std::int32_t b) {
+          const float x = s[static_cast<std::size_t>(a)], y = s[static_cast<std::size_t>(b)];
+          if (std::isnan(x) || std::isnan(y)) return !std::isnan(x) && std::isnan(y);
+          return x > y;  // equal scores keep the ascending id order
+        });
+        want.resize(static_cast<std::size_t>(k), 0);
+        vec_i32 got(static_cast<std::size_t>(k));
+        top_k_full(s, h, got);
+        CHECK(got == want);
+      }
+    }
+}
+
 TEST_CASE("bad ids throw slim::error instead of reading out of range", "[metrics][errors]") {
   const std::vector<float> s(11, 0.0f);
   CHECK_THROWS_AS(rank_full(s, 0, {}), slim::error);
@@ -360,7 +396,8 @@ TEST_CASE("relabelling the items changes no ranking metric", "[metrics][relabel]
 // ---- the batched evaluator against the definition -------------------------------------------------------
 
 template <class B>
-void check_batched_against_single(const B& be, bool integer_data, index_t block_users, std::uint64_t seed) {
+void check_batched_against_single(const B& be, bool integer_data, index_t block_users, std::uint64_t seed,
+                                  index_t chunk_items = 0) {
   const index_t n_users = 37, n_items = 53, d = 7, k = 10;
   tensor<float, 2> users({n_users, d}), items({n_items + 1, d});
   if (integer_data) {
@@ -392,6 +429,7 @@ void check_batched_against_single(const B& be, bool integer_data, index_t block_
   full_ranking_options opt;
   opt.top_k = k;
   opt.block_users = block_users;
+  opt.chunk_items = chunk_items;
   opt.sampler = &sampler;
   opt.negatives = 20;
   opt.stream = 3;
@@ -440,20 +478,21 @@ TEST_CASE(
     "the batched evaluator equals rank_full / top_k_full user by user (scalar and simd, any blocking and threads)",
     "[metrics][batched]") {
   for (const bool integer_data : {true, false}) {
-    for (const index_t block : {0, 1, 5, 16, 64}) {
-      INFO("integer data " << integer_data << ", block " << block);
-      check_batched_against_single(backend::scalar{}, integer_data, block, 10 + block);
-      for (const std::size_t threads : {1, 3}) {
-        thread_pool pool(threads);
-        simd_be be;
-        be.pool = &pool;
-        check_batched_against_single(be, integer_data, block, 10 + block);
+    for (const index_t block : {0, 1, 5, 16, 64})
+      for (const index_t chunk : {0, 1, 40}) {  // items per chunk: 0 = one chunk here, 1 → 16, 40 → 48
+        INFO("integer data " << integer_data << ", block " << block << ", chunk " << chunk);
+        check_batched_against_single(backend::scalar{}, integer_data, block, 10 + block, chunk);
+        for (const std::size_t threads : {1, 3}) {
+          thread_pool pool(threads);
+          simd_be be;
+          be.pool = &pool;
+          check_batched_against_single(be, integer_data, block, 10 + block, chunk);
+        }
       }
-    }
   }
 }
 
-TEST_CASE("the batched evaluator does not depend on the thread count or the blocking", "[metrics][batched]") {
+TEST_CASE("the batched evaluator does not depend on the thread count, the blocking or the chunking", "[metrics][batched]") {
   const index_t n_users = 301, n_items = 997, d = 24;
   tensor<float, 2> users({n_users, d}), items({n_items + 1, d});
   slim::testing::fill_uniform(users, 5);
@@ -474,6 +513,7 @@ TEST_CASE("the batched evaluator does not depend on the thread count or the bloc
     simd_be be;
     be.pool = &pool;
     opt.block_users = 7;
+    opt.chunk_items = threads == 2 ? 96 : 1000;
     const auto many = rank_full_batched(be, users.view(), items.view(), targets, histories, opt);
     CHECK(many.top == one.top);
     for (index_t u = 0; u < n_users; ++u) {

@@ -1,7 +1,7 @@
 // slim — full-ranking evaluation: the held-out item's place among every item of the catalogue that the
 // user has not interacted with, one user at a time (`rank_full`, `top_k_full`) or for all users at once
-// from user and item embeddings (`rank_full_batched`: blocked GEMM into a cache-sized score block, then one
-// pass per row for the target's place and a small top-k buffer).
+// from user and item embeddings (`rank_full_batched`: for a block of users, GEMM chunk by chunk of items,
+// each chunk excluded and counted while in L1, then one pass per row for the top-k above a lower bound).
 //
 // Conventions (stated once, used by every function here): a score row has num_items+1 entries, index 0 is
 // padding and never a candidate; the candidates are items 1..num_items minus the user's excluded items
@@ -51,6 +51,44 @@ inline std::uint64_t topk_key(float x, std::int32_t item) noexcept {
 inline std::int32_t topk_item(std::uint64_t key) noexcept {
   return static_cast<std::int32_t>(0xffffffffu - static_cast<std::uint32_t>(key));
 }
+/// The score a key was made from (−0 comes back as +0; a NaN key, never stored in a top-k buffer, as NaN).
+inline float topk_score(std::uint64_t key) noexcept {
+  const auto u = static_cast<std::uint32_t>(key >> 32);
+  if (u == 0) return std::numeric_limits<float>::quiet_NaN();
+  return std::bit_cast<float>((u & 0x80000000u) ? u ^ 0x80000000u : ~u);
+}
+
+/// The running top-k of one score row offered in pieces of increasing item id (row_pass::offer_range):
+/// candidate keys above `threshold`, cut back to the k best whenever `cap` are held.
+struct topk_run {
+  std::vector<std::uint64_t> keys;
+  std::size_t len = 0;
+  index_t k = 0;
+  /// Every member of the final top-k scores above this: raised by each cut (the k-th kept score: a later,
+  /// higher id with that score ranks below all k) and by lower bounds of the k-th best score.
+  float threshold = -std::numeric_limits<float>::infinity();
+
+  void reset(index_t top_k) {
+    k = top_k;
+    keys.resize(static_cast<std::size_t>(4 * top_k + 16));
+    len = 0;
+    threshold = -std::numeric_limits<float>::infinity();
+  }
+  /// Raises the threshold to just below `bound`, a lower bound of the k-th best score (−inf: no bound).
+  void raise_to(float bound) noexcept {
+    if (bound == -std::numeric_limits<float>::infinity()) return;
+    threshold = std::max(threshold, slim::detail::float_below(bound));
+  }
+  void offer(float x, std::int32_t item) {
+    if (!(x > threshold)) return;
+    keys[len++] = topk_key(x, item);
+    if (len == keys.size()) {  // keep the k best keys; their worst score is the new threshold
+      std::nth_element(keys.begin(), keys.begin() + (k - 1), keys.end(), std::greater<>{});
+      len = static_cast<std::size_t>(k);
+      threshold = topk_score(keys[static_cast<std::size_t>(k - 1)]);
+    }
+  }
+};
 
 inline void check_items(std::span<const std::int32_t> ids, index_t num_items, const char* where, const char* what) {
   for (std::size_t j = 0; j < ids.size(); ++j)
@@ -77,6 +115,25 @@ requires requires { typename B::arch; }
 struct row_arch<B> {
   using type = typename B::arch;
 };
+
+/// The lanes of a float comparison as bits (lane l at bit l).
+template <class Arch>
+inline std::uint32_t lane_bits(const xsimd::batch_bool<float, Arch>& b) noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>)
+    return static_cast<std::uint32_t>(b.data);
+  else if constexpr (std::is_base_of_v<xsimd::avx, Arch>)
+    return static_cast<std::uint32_t>(_mm256_movemask_ps(b));
+  else if constexpr (std::is_base_of_v<xsimd::sse2, Arch>)
+    return static_cast<std::uint32_t>(_mm_movemask_ps(b));
+  else
+#endif
+  {
+    std::uint32_t bits = 0;
+    for (std::size_t l = 0; l < xsimd::batch_bool<float, Arch>::size; ++l) bits |= std::uint32_t{b.get(l)} << l;
+    return bits;
+  }
+}
 
 /// Per-row work of the full-ranking evaluator on one score row s[0..n] (s[0] padding). `Arch` = void
 /// runs plain loops; otherwise xsimd batches of that architecture.
@@ -147,26 +204,97 @@ struct row_pass {
     }
     for (; c <= n; ++c) offer(c);
     if (static_cast<index_t>(len) < k) return top_k_exact(s, n, mark, epoch, out, buf);
-    std::partial_sort(buf.begin(), buf.begin() + k, buf.begin() + static_cast<std::ptrdiff_t>(len), std::greater<>{});
-    for (index_t j = 0; j < k; ++j) out[static_cast<std::size_t>(j)] = topk_item(buf[static_cast<std::size_t>(j)]);
+    order_top(buf.data(), len, out);
     return k;
   }
 
-  /// Counts s[1..n] above / equal to `t` (NaN counts as neither). For 1 <= k <= max_lanes on a simd arch,
-  /// also returns in `bound` the k-th largest lane-wise maximum (−inf when there is none): at least k of
-  /// the non-NaN entries are >= bound.
-  static target_rank count(const float* s, index_t n, float t, index_t k, float& bound) {
+  /// Writes the k = out.size() largest of the distinct keys[0..len) (len >= k) in descending order. A
+  /// short list (the usual case: a few dozen keys pass the threshold) is placed by counting, for each key,
+  /// the keys above it — branch-free compares the compiler vectorises, where a comparison sort of random
+  /// scores mispredicts about every other branch; a long one is partially sorted.
+  static void order_top(std::uint64_t* keys, std::size_t len, std::span<std::int32_t> out) {
+    const std::size_t k = out.size();
+    if (len > 128) {
+      std::partial_sort(keys, keys + k, keys + len, std::greater<>{});
+      for (std::size_t j = 0; j < k; ++j) out[j] = topk_item(keys[j]);
+      return;
+    }
+    for (std::size_t i = 0; i < len; ++i) {
+      const std::uint64_t x = keys[i];
+      std::size_t above = 0;
+      for (std::size_t j = 0; j < len; ++j) above += keys[j] > x;
+      if (above < k) out[above] = topk_item(x);  // keys are distinct (the item id is in them): ranks are too
+    }
+  }
+
+  /// The k-th largest (1 <= k <= max_lanes) of the max_lanes lane maxima v (no NaN among them; simd archs
+  /// only): the value with exactly k−1 others above it, ties counted by position. Each candidate is placed
+  /// by comparing it with all max_lanes values at once (a few vector compares and two popcounts) — no
+  /// branch on the data, where a comparison-based selection mispredicts about every other branch.
+  static float kth_largest(const float* v, index_t k) {
+    if constexpr (std::is_void_v<Arch>) {
+      return v[0];  // not used without lanes
+    } else {
+      using batch = xsimd::batch<float, Arch>;
+      const batch v0 = batch::load_unaligned(v), v1 = batch::load_unaligned(v + width);
+      const batch v2 = batch::load_unaligned(v + 2 * width), v3 = batch::load_unaligned(v + 3 * width);
+      const auto bits = [&](const batch& x, auto cmp) {
+        return std::uint64_t{lane_bits<Arch>(cmp(v0, x))} | std::uint64_t{lane_bits<Arch>(cmp(v1, x))} << width |
+               std::uint64_t{lane_bits<Arch>(cmp(v2, x))} << (2 * width) |
+               std::uint64_t{lane_bits<Arch>(cmp(v3, x))} << (3 * width);
+      };
+      for (index_t i = 0; i < max_lanes; ++i) {
+        const batch x(v[i]);
+        const std::uint64_t above = bits(x, [](const batch& a, const batch& b) { return a > b; });
+        const std::uint64_t equal = bits(x, [](const batch& a, const batch& b) { return a == b; });
+        const std::uint64_t before = (std::uint64_t{1} << i) - 1;  // i < max_lanes <= 64
+        if (std::popcount(above) + std::popcount(equal & before) == k - 1) return v[i];
+      }
+      return v[0];  // not reached: the ranks 0..max_lanes-1 are each taken once
+    }
+  }
+
+  /// Offers s[0..len), the scores of items first_id.., to `run` (NaN never enters).
+  static void offer_range(const float* s, index_t len, std::int32_t first_id, topk_run& run) {
+    index_t c = 0;
+    if constexpr (!std::is_void_v<Arch>) {
+      using batch = xsimd::batch<float, Arch>;
+      batch th(run.threshold);
+      for (; c + width <= len; c += width) {
+        std::uint32_t bits = lane_bits<Arch>(batch::load_unaligned(s + c) > th);
+        if (bits == 0) [[likely]]
+          continue;
+        do {  // only the lanes above the threshold (a cut may raise it on the way)
+          const auto l = static_cast<index_t>(std::countr_zero(bits));
+          run.offer(s[c + l], first_id + static_cast<std::int32_t>(c + l));
+          bits &= bits - 1;
+        } while (bits != 0);
+        th = batch(run.threshold);
+      }
+    }
+    for (; c < len; ++c) run.offer(s[c], first_id + static_cast<std::int32_t>(c));
+  }
+
+  /// Counts s[0..len) above / equal to `t` (NaN counts as neither). On a simd arch with `lanes` given
+  /// (max_lanes floats), also folds the entries into those lane-wise maxima over disjoint strided subsets
+  /// (a NaN never replaces a maximum): any k of them bound k distinct entries from below.
+  static target_rank count(const float* s, index_t len, float t, float* lanes) {
     target_rank r;
-    bound = -std::numeric_limits<float>::infinity();
-    index_t c = 1;
+    index_t c = 0;
     if constexpr (!std::is_void_v<Arch>) {
       using batch = xsimd::batch<float, Arch>;
       const batch tv(t), one(1.0f), zero(0.0f), low(-std::numeric_limits<float>::infinity());
       batch m0 = low, m1 = low, m2 = low, m3 = low;
+      if (lanes) {
+        m0 = batch::load_unaligned(lanes);
+        m1 = batch::load_unaligned(lanes + width);
+        m2 = batch::load_unaligned(lanes + 2 * width);
+        m3 = batch::load_unaligned(lanes + 3 * width);
+      }
       // Lane counts are kept in float, exact below 2^24: flushed to integers every 2^20 vectors.
-      while (c + 4 * width <= n + 1) {
+      while (c + 4 * width <= len) {
         batch g = zero, e = zero;
-        const index_t stop = std::min<index_t>(n + 1 - 4 * width, c + (index_t{1} << 20) * width);
+        const index_t stop = std::min<index_t>(len - 4 * width, c + (index_t{1} << 20) * width);
         for (; c <= stop; c += 4 * width) {
           const batch v0 = batch::load_unaligned(s + c), v1 = batch::load_unaligned(s + c + width);
           const batch v2 = batch::load_unaligned(s + c + 2 * width), v3 = batch::load_unaligned(s + c + 3 * width);
@@ -174,7 +302,7 @@ struct row_pass {
                xsimd::select(v2 > tv, one, zero) + xsimd::select(v3 > tv, one, zero);
           e += xsimd::select(v0 == tv, one, zero) + xsimd::select(v1 == tv, one, zero) +
                xsimd::select(v2 == tv, one, zero) + xsimd::select(v3 == tv, one, zero);
-          m0 = xsimd::select(v0 > m0, v0, m0);  // a NaN never replaces a maximum
+          m0 = xsimd::select(v0 > m0, v0, m0);
           m1 = xsimd::select(v1 > m1, v1, m1);
           m2 = xsimd::select(v2 > m2, v2, m2);
           m3 = xsimd::select(v3 > m3, v3, m3);
@@ -182,17 +310,14 @@ struct row_pass {
         r.greater += static_cast<index_t>(xsimd::hadd(g));
         r.ties += static_cast<index_t>(xsimd::hadd(e));
       }
-      if (k >= 1 && k <= max_lanes) {
-        alignas(64) float lanes[max_lanes];
+      if (lanes) {
         m0.store_unaligned(lanes);
         m1.store_unaligned(lanes + width);
         m2.store_unaligned(lanes + 2 * width);
         m3.store_unaligned(lanes + 3 * width);
-        std::nth_element(lanes, lanes + (k - 1), lanes + max_lanes, std::greater<>{});
-        bound = lanes[k - 1];
       }
     }
-    for (; c <= n; ++c) {
+    for (; c < len; ++c) {
       r.greater += s[c] > t;
       r.ties += s[c] == t;
     }
@@ -213,38 +338,11 @@ struct row_pass {
       greater_out += s[h] > t;
       ties_out += s[h] == t;
     }
-    float unused = 0;
-    target_rank r = count(s, n, t, 0, unused);
+    target_rank r = count(s + 1, n, t, nullptr);
     if (!out.empty()) collect<true>(s, n, -std::numeric_limits<float>::infinity(), mark, epoch, out, buf);
     if (std::isnan(t)) return {n - 1 - left_out, 0};  // every candidate ranks above a NaN target
     r.greater -= greater_out;
     r.ties -= ties_out + 1;  // the target equals itself
-    return r;
-  }
-
-  /// As evaluate, on a row the caller gives up: the excluded items' scores are overwritten with NaN.
-  static target_rank evaluate_owned(float* s, index_t n, std::int32_t target, std::span<const std::int32_t> exclude,
-                                    std::uint32_t* mark, std::uint32_t epoch, std::span<std::int32_t> out,
-                                    std::vector<std::uint64_t>& buf) {
-    const float t = s[target];
-    index_t left_out = 0;
-    for (const std::int32_t h : exclude) {
-      if (h == target || mark[h] == epoch) continue;
-      mark[h] = epoch;
-      ++left_out;
-      s[h] = std::numeric_limits<float>::quiet_NaN();  // counted as neither above nor equal
-    }
-    const auto k = static_cast<index_t>(out.size());
-    float bound = 0;
-    target_rank r = count(s, n, t, k, bound);
-    if (k > 0) {
-      // Every top-k member scores >= bound, i.e. > the float just below it.
-      const float threshold =
-          bound == -std::numeric_limits<float>::infinity() ? bound : slim::detail::float_below(bound);
-      collect<false>(s, n, threshold, mark, epoch, out, buf);
-    }
-    if (std::isnan(t)) return {n - 1 - left_out, 0};
-    r.ties -= 1;  // the target equals itself
     return r;
   }
 };
@@ -307,7 +405,8 @@ inline target_rank rank_sampled(std::span<const float> scores, std::int32_t targ
 /// Options of rank_full_batched.
 struct full_ranking_options {
   index_t top_k = 0;        ///< also return each user's top-k list under the same exclusions (0: none)
-  index_t block_users = 0;  ///< users per score block (0: about 1 MiB of scores per block)
+  index_t block_users = 0;  ///< users per block (0: the SGEMM micro-tile's rows on simd, 16 otherwise)
+  index_t chunk_items = 0;  ///< items per score chunk, rounded up to a power of two >= 16 (0: 512)
   /// With a sampler, also the sampled protocol on the same scores: per user `negatives` items drawn by
   /// sampler->sample(user_id, history + target, ..., stream) and the target ranked among them.
   const negative_sampler* sampler = nullptr;
@@ -358,10 +457,10 @@ std::span<const std::int32_t> history_of(const Histories& h, index_t u) {
 /// callable as histories(u) or indexable as histories[u], giving something a std::span<const int32_t>
 /// can view (e.g. std::vector<std::vector<std::int32_t>>).
 ///
-/// Users are processed in blocks whose scores fit a cache-sized buffer; blocks are shared over
-/// backend.pool when Backend has one (simd), each block's GEMM runs on one thread, and each row is computed
-/// the same way whatever the blocking, so results equal rank_full on users·itemsᵀ and do not depend on the
-/// thread count.
+/// Users are processed in blocks and items in chunks (docs/metrics.md, "The batched evaluator"); blocks are
+/// shared over backend.pool when Backend has one (simd), each block's GEMMs run on one thread, and every
+/// score is computed the same way whatever the blocking or chunking, so results equal rank_full on
+/// users·itemsᵀ and do not depend on the thread count.
 template <class Backend, class Histories>
 full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float> users, matrix_view<const float> items,
                                       std::span<const std::int32_t> targets, const Histories& histories,
@@ -384,6 +483,7 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
             " entries for ", n_users, " users");
   require(options.top_k >= 0 && options.top_k <= n, where, "top_k = ", options.top_k, " must lie in [0, ", n, "]");
   require(options.block_users >= 0, where, "block_users must not be negative");
+  require(options.chunk_items >= 0, where, "chunk_items must not be negative");
   if (options.sampler) {
     require(options.sampler->num_items() == n, where, "the sampler draws from ", options.sampler->num_items(),
             " items, the catalogue has ", n);
@@ -413,74 +513,190 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
   if (n_users == 0) return result;
 
   using arch = typename detail::row_arch<Backend>::type;
-  const index_t ld = (n + 1 + 15) / 16 * 16;  // score row stride: 64-byte multiples
+  using pass = detail::row_pass<arch>;
+  constexpr float nan = std::numeric_limits<float>::quiet_NaN();
   index_t block = options.block_users;
   if (block == 0) {
-    // simd: as many users as the SGEMM micro-tile has rows (14 with 16-float vectors, else 6), so the
-    // GEMM streams the dense itemsᵀ in place instead of repacking it per block (measured ~20% faster at
-    // ML-1M size); any other backend: about 1 MiB of scores.
+    // simd: as many users as the SGEMM micro-tile has rows (14 with 16-float vectors, else 6), so each chunk's
+    // GEMM is one row of micro-tiles reading its itemsᵀ chunk in place; any other backend: 16.
     if constexpr (!std::is_void_v<arch>)
-      block = detail::row_pass<arch>::width >= 16 ? 14 : 6;
+      block = pass::width >= 16 ? 14 : 6;
     else
-      block = std::clamp<index_t>((index_t{1} << 18) / ld, 1, 512);
+      block = 16;
   }
+  // Items in chunks of `width` (a power of two, at least 16 floats): a block's scores for one chunk (14 × 512 floats,
+  // 28 KiB) stay in L1 between the GEMM that writes them and the pass that excludes and counts them.
+  const int shift = std::max(4, static_cast<int>(std::bit_width(static_cast<std::uint64_t>(
+                                  std::min<index_t>(options.chunk_items > 0 ? options.chunk_items : 512, n + 1) - 1))));
+  const index_t width = index_t{1} << shift;  // item i lies in chunk i >> shift
+  const index_t n_chunks = (n + 1 + width - 1) / width;
   const index_t n_blocks = (n_users + block - 1) / block;
   thread_pool* pool = nullptr;
   if constexpr (requires { be.pool; }) pool = be.pool;
   const index_t parts = std::min<index_t>(n_blocks, pool ? static_cast<index_t>(pool->threads()) : 1);
-  // Itemsᵀ copied once into a dense (d, num_items+1) matrix with 64-byte rows: the GEMM streams it in place.
-  std::vector<float> items_t_data(static_cast<std::size_t>(d * ld), 0.0f);
-  for (index_t i = 0; i <= n; ++i)
-    for (index_t j = 0; j < d; ++j) items_t_data[static_cast<std::size_t>(j * ld + i)] = items(i, j);
-  const matrix_view<const float> items_t{items_t_data.data(), {d, n + 1}, {ld, 1}};
+  // Itemsᵀ copied once, chunk by chunk: chunk c is a dense (d, width) matrix holding items c·width.. .
+  std::vector<float> items_t(static_cast<std::size_t>(n_chunks * d * width), 0.0f);
+  for (index_t i = 0; i <= n; ++i) {
+    float* col = items_t.data() + (i >> shift) * d * width + (i & (width - 1));
+    for (index_t j = 0; j < d; ++j) col[j * width] = items(i, j);
+  }
 
-  // One part per thread, each a contiguous run of blocks with its own score buffer and marks.
+  // One part per thread, each a contiguous run of blocks with its own buffers.
   parallel_for(pool, parts, 1, [&](index_t p0, index_t p1) {
     Backend local = be;
     if constexpr (requires { local.pool; }) local.pool = nullptr;
-    std::vector<float> scores(static_cast<std::size_t>(std::min(block, n_users) * ld));
+    const index_t rows_max = std::min(block, n_users);
+    const index_t ld = n_chunks * width;
+    std::vector<float> scores(static_cast<std::size_t>(rows_max * ld));  // a block's rows
+    std::vector<float> gathered(static_cast<std::size_t>(rows_max * d)), diag(static_cast<std::size_t>(rows_max * rows_max));
     std::vector<std::uint32_t> mark(static_cast<std::size_t>(n) + 1, 0);
-    std::vector<std::uint64_t> buf;
-    std::vector<std::int32_t> seen, negatives(options.sampler ? static_cast<std::size_t>(options.negatives) : 0);
     std::uint32_t epoch = 0;
+    // Per row of the block: its distinct excluded items grouped by chunk (offsets into `excluded`), the
+    // target's score, the running counts and top-k, and the sampled negatives with their scores.
+    std::vector<std::int32_t> excluded;
+    std::vector<index_t> offsets(static_cast<std::size_t>(rows_max * (n_chunks + 1))), cursor;
+    std::vector<index_t> left_out(static_cast<std::size_t>(rows_max));
+    std::vector<target_rank> counts(static_cast<std::size_t>(rows_max));
+    std::vector<detail::topk_run> runs(static_cast<std::size_t>(rows_max));
+    const std::size_t n_neg = options.sampler ? static_cast<std::size_t>(options.negatives) : 0;
+    std::vector<std::int32_t> seen, negatives(static_cast<std::size_t>(rows_max) * n_neg), distinct;
+    std::vector<float> neg_scores(negatives.size());
+    std::vector<std::uint64_t> keys;
+    // Per row, the lane-wise maxima of its candidates so far (simd, 1 <= k <= max_lanes): the source of a
+    // lower bound on its k-th best score, which keeps most items out of the top-k buffer.
+    const bool with_lanes = !std::is_void_v<arch> && options.top_k >= 1 && options.top_k <= pass::max_lanes;
+    std::vector<float> lanes(with_lanes ? static_cast<std::size_t>(rows_max * pass::max_lanes) : 0);
     for (index_t p = p0; p < p1; ++p) {
       const index_t b0 = p * n_blocks / parts, b1 = (p + 1) * n_blocks / parts;
       for (index_t b = b0; b < b1; ++b) {
         const index_t u0 = b * block, rows = std::min(block, n_users - u0);
-        matrix_view<float> c{scores.data(), {rows, n + 1}, {ld, 1}};
-        kernels<Backend>::gemm(local, 1.0f, subview(users, {u0, 0}, {rows, d}), items_t, 0.0f, c);
+        const matrix_view<const float> ub = subview(users, {u0, 0}, {rows, d});
+        // The targets' scores: users · (their target items)ᵀ through the same GEMM, whose every entry is the
+        // same sum in the same order as the chunk GEMMs' — so each equals its own column there bit for bit.
+        for (index_t r = 0; r < rows; ++r)
+          for (index_t j = 0; j < d; ++j)
+            gathered[static_cast<std::size_t>(r * d + j)] = items(targets[static_cast<std::size_t>(u0 + r)], j);
+        kernels<Backend>::gemm(local, 1.0f, ub,
+                               transpose(matrix_view<const float>{gathered.data(), {rows, d}, {d, 1}}), 0.0f,
+                               matrix_view<float>{diag.data(), {rows, rows}, {rows, 1}});
+        excluded.clear();
         for (index_t r = 0; r < rows; ++r) {
           const index_t u = u0 + r;
+          const std::int32_t target = targets[static_cast<std::size_t>(u)];
+          const auto history = detail::history_of(histories, u);
           if (epoch == std::numeric_limits<std::uint32_t>::max()) {
             std::fill(mark.begin(), mark.end(), 0u);
             epoch = 0;
           }
           ++epoch;
-          const std::span<std::int32_t> out(result.top.data() + u * options.top_k,
-                                            static_cast<std::size_t>(options.top_k));
-          float* row = scores.data() + r * ld;
-          const std::int32_t target = targets[static_cast<std::size_t>(u)];
-          const auto history = detail::history_of(histories, u);
-          if (options.sampler) {  // first: the full-ranking pass overwrites the history's scores
+          distinct.clear();
+          for (const std::int32_t h : history)
+            if (h != target && mark[static_cast<std::size_t>(h)] != epoch) {
+              mark[static_cast<std::size_t>(h)] = epoch;
+              distinct.push_back(h);
+            }
+          left_out[static_cast<std::size_t>(r)] = static_cast<index_t>(distinct.size());
+          // counting sort by chunk
+          index_t* off = offsets.data() + r * (n_chunks + 1);
+          std::fill(off, off + n_chunks + 1, index_t{0});
+          for (const std::int32_t h : distinct) ++off[(h >> shift) + 1];
+          off[0] = static_cast<index_t>(excluded.size());
+          for (index_t c = 0; c < n_chunks; ++c) off[c + 1] += off[c];
+          excluded.resize(static_cast<std::size_t>(off[n_chunks]));
+          cursor.assign(off, off + n_chunks);
+          for (const std::int32_t h : distinct) excluded[static_cast<std::size_t>(cursor[static_cast<std::size_t>(h >> shift)]++)] = h;
+          counts[static_cast<std::size_t>(r)] = {};
+          if (options.top_k > 0) runs[static_cast<std::size_t>(r)].reset(options.top_k);
+          if (with_lanes)
+            std::fill(lanes.begin() + r * pass::max_lanes, lanes.begin() + (r + 1) * pass::max_lanes,
+                      -std::numeric_limits<float>::infinity());
+          if (options.sampler) {
             seen.assign(history.begin(), history.end());
             seen.push_back(target);
             const index_t id = options.user_ids.empty() ? u : options.user_ids[static_cast<std::size_t>(u)];
-            options.sampler->sample(id, seen, negatives, options.stream);
-            result.sampled[static_cast<std::size_t>(u)] =
-                rank_sampled(std::span<const float>(row, static_cast<std::size_t>(n) + 1), target, negatives);
-            if (options.top_k > 0) {
-              buf.clear();
-              buf.push_back(detail::topk_key(row[target], target));
-              for (const std::int32_t j : negatives) buf.push_back(detail::topk_key(row[j], j));
-              const auto kk = std::min<std::size_t>(static_cast<std::size_t>(options.top_k), buf.size());
-              std::partial_sort(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(kk), buf.end(),
-                                std::greater<>{});
-              for (std::size_t j = 0; j < kk; ++j)
-                result.sampled_top[static_cast<std::size_t>(u * options.top_k) + j] = detail::topk_item(buf[j]);
+            options.sampler->sample(id, seen, std::span<std::int32_t>(negatives.data() + r * static_cast<index_t>(n_neg), n_neg),
+                                    options.stream);
+          }
+        }
+
+        for (index_t c = 0; c < n_chunks; ++c) {
+          const index_t first = c * width, cols = std::min(width, n + 1 - first);
+          matrix_view<float> cv{scores.data() + first, {rows, cols}, {ld, 1}};
+          kernels<Backend>::gemm(local, 1.0f, ub,
+                                 matrix_view<const float>{items_t.data() + c * d * width, {d, cols}, {width, 1}}, 0.0f,
+                                 cv);
+          for (index_t r = 0; r < rows; ++r) {
+            float* row = scores.data() + r * ld + first;
+            if (options.sampler) {  // first: the excluded items' scores are overwritten next
+              const index_t base = r * static_cast<index_t>(n_neg);
+              for (std::size_t j = 0; j < n_neg; ++j) {
+                const std::int32_t it = negatives[static_cast<std::size_t>(base) + j];
+                if (it >= first && it < first + cols) neg_scores[static_cast<std::size_t>(base) + j] = row[it - first];
+              }
+            }
+            if (c == 0) row[0] = nan;  // the padding item is never a candidate
+            const index_t* off = offsets.data() + r * (n_chunks + 1);
+            for (index_t e = off[c]; e < off[c + 1]; ++e) row[excluded[static_cast<std::size_t>(e)] - first] = nan;
+            const float t = diag[static_cast<std::size_t>(r * rows + r)];
+            float* lr = with_lanes ? lanes.data() + r * pass::max_lanes : nullptr;
+            const target_rank part = pass::count(row, cols, t, lr);
+            counts[static_cast<std::size_t>(r)].greater += part.greater;
+            counts[static_cast<std::size_t>(r)].ties += part.ties;
+          }
+        }
+        if (options.top_k > 0)
+          for (index_t r = 0; r < rows; ++r) {
+            // The whole row once more (from L2): the k-th largest lane maximum bounds the k-th best score from
+            // below, since k distinct candidates reach it, so only a few dozen items enter the buffer.
+            detail::topk_run& run = runs[static_cast<std::size_t>(r)];
+            if (with_lanes) run.raise_to(pass::kth_largest(lanes.data() + r * pass::max_lanes, options.top_k));
+            pass::offer_range(scores.data() + r * ld, n + 1, 0, run);
+          }
+
+        for (index_t r = 0; r < rows; ++r) {
+          const index_t u = u0 + r;
+          const std::int32_t target = targets[static_cast<std::size_t>(u)];
+          const float t = diag[static_cast<std::size_t>(r * rows + r)];
+          target_rank rank = counts[static_cast<std::size_t>(r)];
+          if (std::isnan(t))
+            rank = {n - 1 - left_out[static_cast<std::size_t>(r)], 0};  // every candidate ranks above a NaN target
+          else
+            rank.ties -= 1;  // the target equals itself
+          result.ranks[static_cast<std::size_t>(u)] = rank;
+          if (options.top_k > 0) {
+            const std::span<std::int32_t> out(result.top.data() + u * options.top_k,
+                                              static_cast<std::size_t>(options.top_k));
+            detail::topk_run& run = runs[static_cast<std::size_t>(r)];
+            if (static_cast<index_t>(run.len) >= options.top_k) {
+              pass::order_top(run.keys.data(), run.len, out);
+            } else {
+              // Fewer than k candidates above −inf (NaN or −inf scores): the row again, selected exactly.
+              std::vector<float> full(static_cast<std::size_t>(n) + 1);
+              kernels<Backend>::gemm(local, 1.0f, subview(users, {u, 0}, {1, d}), transpose(items), 0.0f,
+                                     matrix_view<float>{full.data(), {1, n + 1}, {n + 1, 1}});
+              ++epoch;  // a fresh mark: epoch was last used by a row of this block, never wraps here
+              if (epoch == 0) {
+                std::fill(mark.begin(), mark.end(), 0u);
+                epoch = 1;
+              }
+              const index_t* off = offsets.data() + r * (n_chunks + 1);
+              for (index_t e = off[0]; e < off[n_chunks]; ++e) mark[static_cast<std::size_t>(excluded[static_cast<std::size_t>(e)])] = epoch;
+              pass::top_k_exact(full.data(), n, mark.data(), epoch, out, keys);
             }
           }
-          result.ranks[static_cast<std::size_t>(u)] =
-              detail::row_pass<arch>::evaluate_owned(row, n, target, history, mark.data(), epoch, out, buf);
+          if (options.sampler) {
+            const std::size_t base = static_cast<std::size_t>(r) * n_neg;
+            const std::span<const float> ns(neg_scores.data() + base, n_neg);
+            result.sampled[static_cast<std::size_t>(u)] = rank_among(t, ns);
+            if (options.top_k > 0) {
+              keys.clear();
+              keys.push_back(detail::topk_key(t, target));
+              for (std::size_t j = 0; j < n_neg; ++j) keys.push_back(detail::topk_key(ns[j], negatives[base + j]));
+              const auto kk = std::min<std::size_t>(static_cast<std::size_t>(options.top_k), keys.size());
+              pass::order_top(keys.data(), keys.size(),
+                              std::span<std::int32_t>(result.sampled_top.data() + u * options.top_k, kk));
+            }
+          }
         }
       }
     }
