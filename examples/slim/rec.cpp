@@ -42,6 +42,7 @@ constexpr const char* rec_usage =
     "  --lr X --batch N     Adam learning rate (1e-3) and users per batch (128 sasrec, 16 gru4rec)\n"
     "  --l2-emb X           L2 on the embedding tables (0)\n"
     "  --negatives N        sampled protocol: negatives per user (100)\n"
+    "  --negatives-from D   uniform | popularity (by training interactions; default uniform)\n"
     "  --eval-seed S        the sampled negatives' seed (2018)\n"
     "  --select METRIC      validation metric that picks the epoch (ndcg@10)\n"
     "  --select-full        pick the epoch by full ranking instead of the sampled protocol\n"
@@ -51,7 +52,7 @@ constexpr const char* rec_usage =
 
 struct rec_options {
   std::string data, format = "sasrec", model = "sasrec", item_text, loss, backend = "auto", select = "ndcg@10",
-                    checkpoint;
+                    checkpoint, negatives_from = "uniform";
   long long epochs = 200, seed = 42, threads = 1, eval_every = 20, patience = 0, max_len = 200, dim = 0, blocks = 2,
             heads = 1, hidden = 128, batch = 0, negatives = 100, eval_seed = 2018;
   double dropout = -1, lr = 1e-3, l2_emb = 0;
@@ -119,6 +120,8 @@ rec_options parse_rec(args a) {
       o.batch = parse_int(name, value, 1, big);
     else if (name == "--negatives")
       o.negatives = parse_int(name, value, 0, big);
+    else if (name == "--negatives-from")
+      o.negatives_from = value;
     else if (name == "--eval-seed")
       o.eval_seed = parse_int(name, value, 0, (1LL << 62));
     else if (name == "--dropout")
@@ -131,6 +134,8 @@ rec_options parse_rec(args a) {
       throw usage_error(str("unknown option '", name, "'"));
   }
   if (o.data.empty()) throw usage_error("--data is required");
+  if (o.negatives_from != "uniform" && o.negatives_from != "popularity")
+    throw usage_error(str("--negatives-from wants uniform or popularity, not '", o.negatives_from, "'"));
   if (o.model != "sasrec" && o.model != "gru4rec")
     throw usage_error(str("--model wants sasrec or gru4rec, not '", o.model, "'"));
   if (!o.loss.empty() && o.loss != "bce" && o.loss != "ce")
@@ -178,6 +183,8 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
   tc.select_on_full = o.select_full;
   tc.eval.negatives = o.negatives;
   tc.eval.sampler_seed = static_cast<std::uint64_t>(o.eval_seed);
+  tc.eval.distribution = o.negatives_from == "popularity" ? metrics::negative_distribution::popularity
+                                                          : metrics::negative_distribution::uniform;
   tc.checkpoint = o.checkpoint;
   tc.trace_test = o.trace_test;
   if (o.select_full && !tc.eval.full) throw usage_error("--select-full needs full ranking");
@@ -197,6 +204,7 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
                            {"lr", o.lr},
                            {"l2_emb", o.l2_emb},
                            {"negatives", o.negatives},
+                           {"negatives_from", o.negatives_from},
                            {"eval_seed", o.eval_seed},
                            {"select", o.select},
                            {"select_full", o.select_full},
@@ -245,7 +253,8 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
     r = rec::fit(be, model, split, tc, progress);
   }
   nlohmann::json out;
-  const std::string sampled_key = "sampled" + std::to_string(o.negatives);
+  const std::string sampled_key =
+      "sampled" + std::to_string(o.negatives) + (o.negatives_from == "popularity" ? "_popularity" : "");
   if (!r.test.sampled.names.empty()) out[sampled_key] = metrics_json(r.test.sampled);
   out["full"] = metrics_json(r.test.full);
   out["epochs"] = r.epochs_run;

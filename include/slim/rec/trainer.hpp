@@ -218,6 +218,8 @@ std::string checkpoint_fingerprint(Model& model, const train_config& c) {
      << c.clip_norm << " seed " << c.seed << " eval_every " << c.eval_every << " patience " << c.patience << " select "
      << c.select_metric << ' ' << c.select_on_full << " negatives " << c.eval.negatives << " sampler_seed "
      << c.eval.sampler_seed << " full " << c.eval.full;
+  // written only when not uniform, so checkpoints from before the setting existed still resume
+  if (c.eval.distribution != metrics::negative_distribution::uniform) os << " negatives by popularity";
   return os.str();
 }
 
