@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "slim/backend/common.hpp"
+#include "slim/backend/packed_matrix.hpp"
 #include "slim/backend/tags.hpp"
 #include "slim/core/half.hpp"
 #include "slim/core/tensor_view.hpp"
@@ -38,6 +39,21 @@ void gemm_require(const tensor_view<const TA, R>& a, const tensor_view<const TB,
   want[k] = b.extent(k);
   require_shape(c, want, where, "c");
   for (std::size_t r = 0; r < R && !c.empty(); ++r)
+    if (c.stride(r) == 0 && c.extent(r) > 1)
+      throw error(where, "c", "stride 0 in dimension " + std::to_string(r) + " would write one element twice");
+}
+
+/// Validates gemm against a packed B: C (M,N) = A (M,K) · B[:, col0, col0+N); throws slim::error naming
+/// `where` and the argument on null data, mismatched shapes, a column range outside B or not starting a
+/// panel, or a C that writes one element twice.
+template <index_t W>
+void gemm_require_packed(const matrix_view<const float>& a, const packed_matrix<W>& b, index_t col0,
+                         const matrix_view<float>& c, const char* where) {
+  require_valid(a, where, "a");
+  require_valid(c, where, "c");
+  require_shape(c, {a.extent(0), c.extent(1)}, where, "c");
+  b.require_columns(a.extent(1), col0, c.extent(1), where);
+  for (std::size_t r = 0; r < 2 && !c.empty(); ++r)
     if (c.stride(r) == 0 && c.extent(r) > 1)
       throw error(where, "c", "stride 0 in dimension " + std::to_string(r) + " would write one element twice");
 }
@@ -129,6 +145,28 @@ struct scalar_gemm {
                    float beta, matrix_view<float> c) {
     gemm_require(a, b, c, "slim::gemm");
     gemm_loops<float>(alpha, a, b, beta, c);
+  }
+
+  /// B packed once for many products (backend/packed_matrix.hpp); the scalar layout is Bᵀ, row by row.
+  using packed_b = packed_matrix<1>;
+  /// Copies B (K,N), any strides, into a packed_b.
+  static packed_b pack_b(const backend::scalar&, matrix_view<const float> b) { return packed_b(b, "slim::pack_b"); }
+  /// C = α·A·B[:, col0 : col0+N] + β·C with B packed; the same sums, in the same order, as gemm on B itself.
+  /// A (M,K), packed B (K, ≥ col0+N), C (M,N).
+  static void gemm(const backend::scalar&, float alpha, matrix_view<const float> a, const packed_b& b, index_t col0,
+                   float beta, matrix_view<float> c) {
+    gemm_require_packed(a, b, col0, c, "slim::gemm");
+    const index_t m = c.extent(0), n = c.extent(1), kk = a.extent(1);
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        float acc = 0;
+        if (alpha != 0.0f) {
+          const float* col = b.panel(col0 + j);
+          for (index_t p = 0; p < kk; ++p) acc += a(i, p) * col[p];
+        }
+        const float ab = alpha * acc;
+        c(i, j) = beta == 0.0f ? ab : ab + beta * c(i, j);
+      }
   }
 
   /// C[i] = α·A[i]·B[i] + β·C[i] for every batch index i; a batch stride of 0 in A or B broadcasts one

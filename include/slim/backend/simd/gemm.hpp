@@ -20,6 +20,7 @@
 #include <vector>
 #include <xsimd/xsimd.hpp>
 
+#include "slim/backend/packed_matrix.hpp"
 #include "slim/backend/scalar/gemm.hpp"
 #include "slim/backend/simd/gemm_kernel.hpp"
 #include "slim/backend/simd/gemm_pack.hpp"
@@ -108,6 +109,43 @@ struct gemm_engine {
     });
   }
 
+  /// C (m,n) = α·A (m,k)·B + β·C with B given as NR-column panels (packed_matrix<NR>: panel q at
+  /// `panels + q·k·NR`, K×NR row-major). The same tiles, K slices and FMA chains as run(), so each element
+  /// is bit-identical to run() on B itself. Threads split C into row parts or column parts (whole panels).
+  template <class TA>
+  static void run_packed(thread_pool* pool, index_t m, index_t n, index_t k, float alpha, gemm_operand<TA> a,
+                         const float* panels, float beta, float* c, index_t rsc, index_t csc) {
+    if (m <= 0 || n <= 0) return;
+    if (alpha == 0.0f || k <= 0) {
+      scale(m, n, beta, c, rsc, csc);
+      return;
+    }
+    const gemm_operand<float> none{nullptr, 0, 1};
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    const index_t threads = pool && work >= 4e6 ? static_cast<index_t>(pool->threads()) : 1;
+    const bool by_rows = m >= n;
+    const index_t units = by_rows ? (m + mr - 1) / mr : (n + nr - 1) / nr;
+    const index_t parts = std::min(threads, units);
+    if (parts <= 1) {
+      serial(m, n, k, alpha, a, none, beta, c, rsc, csc, gemm_sharing{.prepacked = panels}, 0, 1);
+      return;
+    }
+    parallel_for(pool, parts, 1, [&](index_t t0, index_t t1) {
+      for (index_t t = t0; t < t1; ++t) {
+        const index_t u0 = t * units / parts, u1 = (t + 1) * units / parts;
+        if (by_rows) {
+          const index_t i0 = u0 * mr, i1 = std::min(m, u1 * mr);
+          serial(i1 - i0, n, k, alpha, gemm_operand<TA>{a.data + i0 * a.rs, a.rs, a.cs}, none, beta, c + i0 * rsc,
+                 rsc, csc, gemm_sharing{.prepacked = panels}, 0, 1);
+        } else {
+          const index_t j0 = u0 * nr, j1 = std::min(n, u1 * nr);
+          serial(m, j1 - j0, k, alpha, a, none, beta, c + j0 * csc, rsc, csc,
+                 gemm_sharing{.prepacked = panels + u0 * k * nr}, 0, 1);
+        }
+      }
+    });
+  }
+
  private:
   static constexpr index_t round_up(index_t x, index_t to) noexcept { return (x + to - 1) / to * to; }
 
@@ -121,6 +159,7 @@ struct gemm_engine {
     index_t slots = 0, slot_floats = 0;
     index_t b_panels = 0;  // B shared: slot = KC-slice · b_panels + global B panel
     index_t a_panels = 0;  // A shared: slot = KC-slice · a_panels + A panel
+    const float* prepacked = nullptr;  // B given packed (run_packed): panel q at prepacked + q·K·NR
 
     template <class Pack>
     const float* get(index_t slot, Pack&& pack) const noexcept {
@@ -159,9 +198,10 @@ struct gemm_engine {
     const index_t n_ic = (n_ap + per_block - 1) / per_block;  // blocks of A panels, sizes within 1 panel
     const index_t nc_max = std::min(round_up(n, nr), blk::nc);
     const index_t kc_max = std::min(k, blk::kc);
-    const bool share_b = sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
-    const bool b_direct = !share_b && reads_b_in_place(m, n, k, b);
-    float* bpack = share_b ? nullptr : gemm_scratch(0, static_cast<std::size_t>(kc_max * nc_max));
+    const bool pre_b = sh.prepacked != nullptr;
+    const bool share_b = !pre_b && sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
+    const bool b_direct = !pre_b && !share_b && reads_b_in_place(m, n, k, b);
+    float* bpack = share_b || pre_b ? nullptr : gemm_scratch(0, static_cast<std::size_t>(kc_max * nc_max));
     float* apack =
         share_a ? nullptr : gemm_scratch(1, static_cast<std::size_t>((n_ap + n_ic - 1) / n_ic * mr * blk::lda));
     const float* ap[blk::mc / mr + 1];  // the A panels of the current block
@@ -175,7 +215,7 @@ struct gemm_engine {
       for (index_t pc = 0; pc < k; pc += blk::kc) {
         const index_t kc = std::min(blk::kc, k - pc), slice = pc / blk::kc;
         const float beta_k = pc == 0 ? beta : 1.0f;
-        if (!share_b) gemm_pack_b_panels<Arch, nr>(b, pc, kc, jc, nc, q_packed, n_bp, bpack);
+        if (!share_b && !pre_b) gemm_pack_b_panels<Arch, nr>(b, pc, kc, jc, nc, q_packed, n_bp, bpack);
         for (index_t ibi = 0; ibi < n_ic; ++ibi) {
           const index_t ib = share_a ? (ibi + part * n_ic / parts) % n_ic : ibi;
           const index_t p0 = ib * n_ap / n_ic, p1 = (ib + 1) * n_ap / n_ic;
@@ -195,7 +235,9 @@ struct gemm_engine {
             const index_t j = jc + q * nr, cols = std::min(nr, nc - q * nr);
             const bool packed = q >= q_packed;
             const float* bp = nullptr;
-            if (share_b)
+            if (pre_b)
+              bp = sh.prepacked + (jc / nr + q) * k * nr + pc * nr;
+            else if (share_b)
               bp = sh.get(slice * sh.b_panels + jc / nr + q,
                           [&](float* d) { gemm_pack_b_panels<Arch, nr>(b, pc, kc, j, nc - q * nr, 0, 1, d); });
             else
@@ -289,6 +331,21 @@ struct simd_gemm : Base {
     } else {
       for (index_t i = 0; i < bt; ++i) launch(be.pool, alpha, a[i], b[i], beta, c[i]);
     }
+  }
+
+  /// B packed once for many products (backend/packed_matrix.hpp) in the micro-kernel's NR-column panels.
+  using packed_b = packed_matrix<gemm_blocking<Arch>::nr>;
+  /// Copies B (K,N), any strides, into a packed_b.
+  static packed_b pack_b(const be_t&, matrix_view<const float> b) { return packed_b(b, "slim::pack_b"); }
+  /// C = α·A·B[:, col0 : col0+N] + β·C with B packed (col0 a multiple of packed_b::panel_width): no packing
+  /// of B in the call, and each element bit-identical to gemm on B itself.  A (M,K), C (M,N).
+  static void gemm(const be_t& be, float alpha, matrix_view<const float> a, const packed_b& b, index_t col0,
+                   float beta, matrix_view<float> c) {
+    gemm_require_packed(a, b, col0, c, "slim::gemm");
+    gemm_engine<Arch>::run_packed(be.pool, c.extent(0), c.extent(1), a.extent(1), alpha,
+                                  gemm_operand<float>{a.data_handle(), a.stride(0), a.stride(1)},
+                                  b.empty() ? nullptr : b.panel(col0 / packed_b::panel_width), beta, c.data_handle(),
+                                  c.stride(0), c.stride(1));
   }
 
   // ---- backward ------------------------------------------------------------------------------------
