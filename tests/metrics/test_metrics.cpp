@@ -398,7 +398,7 @@ TEST_CASE("relabelling the items changes no ranking metric", "[metrics][relabel]
 template <class B>
 void check_batched_against_single(const B& be, bool integer_data, index_t block_users, std::uint64_t seed,
                                   index_t chunk_items = 0) {
-  const index_t n_users = 37, n_items = 53, d = 7, k = 10;
+  const index_t n_users = 37, n_items = 203, d = 7, k = 10;
   tensor<float, 2> users({n_users, d}), items({n_items + 1, d});
   if (integer_data) {
     slim::testing::fill_integers(users, seed, -1, 1);  // small integers: many exact ties, exact scores
@@ -415,7 +415,7 @@ void check_batched_against_single(const B& be, bool integer_data, index_t block_
   for (index_t u = 0; u < n_users; ++u) {
     targets.push_back(static_cast<std::int32_t>(1 + rng.below(n_items)));
     vec_i32 h;
-    const auto len = rng.below(12);
+    const auto len = rng.below(40);
     for (std::uint32_t j = 0; j < len; ++j) h.push_back(static_cast<std::int32_t>(1 + rng.below(n_items)));
     if (u % 6 == 1) h.push_back(targets.back());           // target in the history
     if (u % 9 == 2 && !h.empty()) h.push_back(h.front());  // a repeat
@@ -479,7 +479,7 @@ TEST_CASE(
     "[metrics][batched]") {
   for (const bool integer_data : {true, false}) {
     for (const index_t block : {0, 1, 5, 16, 64})
-      for (const index_t chunk : {0, 1, 40}) {  // items per chunk: 0 = one chunk here, 1 → 16, 40 → 48
+      for (const index_t chunk : {0, 1, 100}) {  // items per chunk: 0 = one chunk here, 1 → 64, 100 → 128
         INFO("integer data " << integer_data << ", block " << block << ", chunk " << chunk);
         check_batched_against_single(backend::scalar{}, integer_data, block, 10 + block, chunk);
         for (const std::size_t threads : {1, 3}) {

@@ -105,6 +105,22 @@ inline index_t items_of(std::span<const float> scores, const char* where) {
   return static_cast<index_t>(scores.size()) - 1;
 }
 
+/// Calls f(i) for every set bit i in [from, to) of the bitmap `bits` (bit i at bits[i / 64], i % 64), in order.
+template <class F>
+inline void for_each_bit(const std::uint64_t* bits, index_t from, index_t to, F&& f) {
+  if (from >= to) return;
+  const index_t w0 = from >> 6, w1 = (to - 1) >> 6;
+  for (index_t w = w0; w <= w1; ++w) {
+    std::uint64_t x = bits[w];
+    if (w == w0) x &= ~std::uint64_t{0} << (from & 63);
+    if (w == w1 && (to & 63) != 0) x &= ~(~std::uint64_t{0} << (to & 63));
+    while (x != 0) {
+      f(w * 64 + std::countr_zero(x));
+      x &= x - 1;
+    }
+  }
+}
+
 /// The xsimd architecture of a simd backend, void for any other backend (plain loops).
 template <class B>
 struct row_arch {
@@ -133,6 +149,36 @@ inline std::uint32_t lane_bits(const xsimd::batch_bool<float, Arch>& b) noexcept
     for (std::size_t l = 0; l < xsimd::batch_bool<float, Arch>::size; ++l) bits |= std::uint32_t{b.get(l)} << l;
     return bits;
   }
+}
+
+/// The lanes whose bit is set in `bits` (lane l at bit l) as a comparison mask — lane_bits' inverse.
+template <class Arch>
+inline xsimd::batch_bool<float, Arch> lane_mask(std::uint32_t bits) noexcept {
+  using mask = xsimd::batch_bool<float, Arch>;
+#if defined(__x86_64__) || defined(__i386__)
+  if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
+    return mask(typename mask::register_type(static_cast<__mmask16>(bits)));
+  } else if constexpr (std::is_base_of_v<xsimd::avx2, Arch>) {
+    const __m256i lane = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    return mask(_mm256_castsi256_ps(
+        _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(static_cast<int>(bits)), lane), lane)));
+  } else if constexpr (std::is_base_of_v<xsimd::sse2, Arch> && !std::is_base_of_v<xsimd::avx, Arch>) {
+    const __m128i lane = _mm_setr_epi32(1, 2, 4, 8);
+    return mask(_mm_castsi128_ps(_mm_cmpeq_epi32(_mm_and_si128(_mm_set1_epi32(static_cast<int>(bits)), lane), lane)));
+  } else
+#endif
+  {
+    alignas(64) float v[xsimd::batch<float, Arch>::size];
+    for (std::size_t l = 0; l < xsimd::batch<float, Arch>::size; ++l) v[l] = static_cast<float>((bits >> l) & 1u);
+    return xsimd::batch<float, Arch>::load_aligned(v) != xsimd::batch<float, Arch>(0.0f);
+  }
+}
+
+/// Bits [at, at + count) of the bitmap `bits` (bit i at bits[i / 64], i % 64) as the low bits of the result;
+/// the run must lie inside one word (count <= 64 − at % 64).
+inline std::uint64_t bits_at(const std::uint64_t* bits, index_t at, index_t count) noexcept {
+  const std::uint64_t x = bits[at >> 6] >> (at & 63);
+  return count >= 64 ? x : x & ((std::uint64_t{1} << count) - 1);
 }
 
 /// Per-row work of the full-ranking evaluator on one score row s[0..n] (s[0] padding). `Arch` = void
@@ -254,14 +300,17 @@ struct row_pass {
     }
   }
 
-  /// Offers s[0..len), the scores of items first_id.., to `run` (NaN never enters).
-  static void offer_range(const float* s, index_t len, std::int32_t first_id, topk_run& run) {
+  /// Offers s[0..len), the scores of items first_id.., to `run` (NaN never enters); with `out` given, not the
+  /// entries whose bit is set there (s[c] at bit c; the bitmap starts at a word).
+  static void offer_range(const float* s, index_t len, std::int32_t first_id, topk_run& run,
+                          const std::uint64_t* out = nullptr) {
     index_t c = 0;
     if constexpr (!std::is_void_v<Arch>) {
       using batch = xsimd::batch<float, Arch>;
       batch th(run.threshold);
       for (; c + width <= len; c += width) {
         std::uint32_t bits = lane_bits<Arch>(batch::load_unaligned(s + c) > th);
+        if (out != nullptr) bits &= ~static_cast<std::uint32_t>(bits_at(out, c, width));
         if (bits == 0) [[likely]]
           continue;
         do {  // only the lanes above the threshold (a cut may raise it on the way)
@@ -272,17 +321,27 @@ struct row_pass {
         th = batch(run.threshold);
       }
     }
-    for (; c < len; ++c) run.offer(s[c], first_id + static_cast<std::int32_t>(c));
+    for (; c < len; ++c)
+      if (out == nullptr || bits_at(out, c, 1) == 0) run.offer(s[c], first_id + static_cast<std::int32_t>(c));
   }
 
-  /// Counts s[0..len) above / equal to `t` (NaN counts as neither). On a simd arch with `lanes` given
-  /// (max_lanes floats), also folds the entries into those lane-wise maxima over disjoint strided subsets
-  /// (a NaN never replaces a maximum): any k of them bound k distinct entries from below.
-  static target_rank count(const float* s, index_t len, float t, float* lanes) {
+  /// Counts s[0..len) above / equal to `t` (NaN counts as neither), leaving out, with `out` given, the
+  /// entries whose bit is set there (s[c] at bit c; the bitmap starts at a word). On a simd arch with `lanes`
+  /// given (max_lanes floats), also folds the entries counted into those lane-wise maxima over disjoint
+  /// strided subsets (a NaN never replaces a maximum): any k of them bound k distinct entries from below.
+  static target_rank count(const float* s, index_t len, float t, float* lanes, const std::uint64_t* out = nullptr) {
+    if (out != nullptr) return count_in<true>(s, len, t, lanes, out);
+    return count_in<false>(s, len, t, lanes, out);
+  }
+
+ private:
+  template <bool Masked>
+  static target_rank count_in(const float* s, index_t len, float t, float* lanes, const std::uint64_t* out) {
     target_rank r;
     index_t c = 0;
     if constexpr (!std::is_void_v<Arch>) {
       using batch = xsimd::batch<float, Arch>;
+      static_assert(64 % (4 * width) == 0, "a group of four vectors must lie inside one bitmap word");
       const batch tv(t), one(1.0f), zero(0.0f), low(-std::numeric_limits<float>::infinity());
       batch m0 = low, m1 = low, m2 = low, m3 = low;
       if (lanes) {
@@ -296,8 +355,18 @@ struct row_pass {
         batch g = zero, e = zero;
         const index_t stop = std::min<index_t>(len - 4 * width, c + (index_t{1} << 20) * width);
         for (; c <= stop; c += 4 * width) {
-          const batch v0 = batch::load_unaligned(s + c), v1 = batch::load_unaligned(s + c + width);
-          const batch v2 = batch::load_unaligned(s + c + 2 * width), v3 = batch::load_unaligned(s + c + 3 * width);
+          batch v0 = batch::load_unaligned(s + c), v1 = batch::load_unaligned(s + c + width);
+          batch v2 = batch::load_unaligned(s + c + 2 * width), v3 = batch::load_unaligned(s + c + 3 * width);
+          if constexpr (Masked) {  // a left-out entry becomes NaN: counted as neither, never a maximum
+            // (no branch on whether the group has one: most groups of a long history do, many do not)
+            constexpr std::uint64_t lane_all = (std::uint64_t{1} << width) - 1;
+            const std::uint64_t x = bits_at(out, c, 4 * width);
+            const batch nan(std::numeric_limits<float>::quiet_NaN());
+            v0 = xsimd::select(lane_mask<Arch>(static_cast<std::uint32_t>(x & lane_all)), nan, v0);
+            v1 = xsimd::select(lane_mask<Arch>(static_cast<std::uint32_t>((x >> width) & lane_all)), nan, v1);
+            v2 = xsimd::select(lane_mask<Arch>(static_cast<std::uint32_t>((x >> (2 * width)) & lane_all)), nan, v2);
+            v3 = xsimd::select(lane_mask<Arch>(static_cast<std::uint32_t>((x >> (3 * width)) & lane_all)), nan, v3);
+          }
           g += xsimd::select(v0 > tv, one, zero) + xsimd::select(v1 > tv, one, zero) +
                xsimd::select(v2 > tv, one, zero) + xsimd::select(v3 > tv, one, zero);
           e += xsimd::select(v0 == tv, one, zero) + xsimd::select(v1 == tv, one, zero) +
@@ -318,11 +387,15 @@ struct row_pass {
       }
     }
     for (; c < len; ++c) {
+      if constexpr (Masked)
+        if (bits_at(out, c, 1) != 0) continue;
       r.greater += s[c] > t;
       r.ties += s[c] == t;
     }
     return r;
   }
+
+ public:
 
   /// The target's place with the distinct items of `exclude` (the target aside) left out, and (for
   /// non-empty `out`) the top-k under the same rule; `s` is left unchanged. `mark` must hold no `epoch`.
@@ -406,7 +479,7 @@ inline target_rank rank_sampled(std::span<const float> scores, std::int32_t targ
 struct full_ranking_options {
   index_t top_k = 0;        ///< also return each user's top-k list under the same exclusions (0: none)
   index_t block_users = 0;  ///< users per block (0: the SGEMM micro-tile's rows on simd, 16 otherwise)
-  index_t chunk_items = 0;  ///< items per score chunk, rounded up to a power of two >= 16 (0: 512)
+  index_t chunk_items = 0;  ///< items per score chunk, rounded up to a power of two >= 64 and >= one GEMM panel (0: 512)
   /// With a sampler, also the sampled protocol on the same scores: per user `negatives` items drawn by
   /// sampler->sample(user_id, history + target, ..., stream) and the target ranked among them.
   const negative_sampler* sampler = nullptr;
@@ -514,32 +587,33 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
 
   using arch = typename detail::row_arch<Backend>::type;
   using pass = detail::row_pass<arch>;
-  constexpr float nan = std::numeric_limits<float>::quiet_NaN();
   index_t block = options.block_users;
   if (block == 0) {
     // simd: as many users as the SGEMM micro-tile has rows (14 with 16-float vectors, else 6), so each chunk's
-    // GEMM is one row of micro-tiles reading its itemsᵀ chunk in place; any other backend: 16.
+    // GEMM is one row of micro-tiles over the packed itemsᵀ panels; any other backend: 16.
     if constexpr (!std::is_void_v<arch>)
       block = pass::width >= 16 ? 14 : 6;
     else
       block = 16;
   }
-  // Items in chunks of `width` (a power of two, at least 16 floats): a block's scores for one chunk (14 × 512 floats,
-  // 28 KiB) stay in L1 between the GEMM that writes them and the pass that excludes and counts them.
-  const int shift = std::max(4, static_cast<int>(std::bit_width(static_cast<std::uint64_t>(
-                                  std::min<index_t>(options.chunk_items > 0 ? options.chunk_items : 512, n + 1) - 1))));
+  // Items in chunks of `width` (a power of two, at least 64 items — one word of the exclusion bitmaps — and one
+  // GEMM panel): a block's scores for one chunk (14 × 512 floats, 28 KiB) stay in L1 between the GEMM that
+  // writes them and the pass that counts them.
+  using packed_t = typename kernels<Backend>::packed_b;
+  static_assert(std::has_single_bit(static_cast<std::uint64_t>(packed_t::panel_width)),
+                "slim::metrics::rank_full_batched: the backend's GEMM panels must be a power of two wide");
+  const int shift = std::max({6, std::countr_zero(static_cast<std::uint64_t>(packed_t::panel_width)),
+                              static_cast<int>(std::bit_width(static_cast<std::uint64_t>(
+                                  std::min<index_t>(options.chunk_items > 0 ? options.chunk_items : 512, n + 1) - 1)))});
   const index_t width = index_t{1} << shift;  // item i lies in chunk i >> shift
   const index_t n_chunks = (n + 1 + width - 1) / width;
   const index_t n_blocks = (n_users + block - 1) / block;
   thread_pool* pool = nullptr;
   if constexpr (requires { be.pool; }) pool = be.pool;
   const index_t parts = std::min<index_t>(n_blocks, pool ? static_cast<index_t>(pool->threads()) : 1);
-  // Itemsᵀ copied once, chunk by chunk: chunk c is a dense (d, width) matrix holding items c·width.. .
-  std::vector<float> items_t(static_cast<std::size_t>(n_chunks * d * width), 0.0f);
-  for (index_t i = 0; i <= n; ++i) {
-    float* col = items_t.data() + (i >> shift) * d * width + (i & (width - 1));
-    for (index_t j = 0; j < d; ++j) col[j * width] = items(i, j);
-  }
+  // Itemsᵀ packed once into the GEMM's own panels, so no chunk GEMM copies or strides through it; chunk c is
+  // its columns c·width .. (each chunk starts a panel, as width is a multiple of the panel width).
+  const packed_t items_t = kernels<Backend>::pack_b(be, transpose(items));
 
   // One part per thread, each a contiguous run of blocks with its own buffers.
   parallel_for(pool, parts, 1, [&](index_t p0, index_t p1) {
@@ -549,17 +623,16 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
     const index_t ld = n_chunks * width;
     std::vector<float> scores(static_cast<std::size_t>(rows_max * ld));  // a block's rows
     std::vector<float> gathered(static_cast<std::size_t>(rows_max * d)), diag(static_cast<std::size_t>(rows_max * rows_max));
-    std::vector<std::uint32_t> mark(static_cast<std::size_t>(n) + 1, 0);
-    std::uint32_t epoch = 0;
-    // Per row of the block: its distinct excluded items grouped by chunk (offsets into `excluded`), the
-    // target's score, the running counts and top-k, and the sampled negatives with their scores.
-    std::vector<std::int32_t> excluded;
-    std::vector<index_t> offsets(static_cast<std::size_t>(rows_max * (n_chunks + 1))), cursor;
-    std::vector<index_t> left_out(static_cast<std::size_t>(rows_max));
+    // Per row of the block: its excluded items as a bitmap over item ids (one bit per item: duplicates and
+    // order cost nothing, and a chunk's items are a run of words), the running counts and top-k, and the
+    // sampled negatives with their scores.
+    const index_t words = (ld + 63) / 64;
+    std::vector<std::uint64_t> excluded(static_cast<std::size_t>(rows_max * words));
+    std::vector<std::uint32_t> mark;  // the fallback's exclusion marks (filled from the bitmap)
     std::vector<target_rank> counts(static_cast<std::size_t>(rows_max));
     std::vector<detail::topk_run> runs(static_cast<std::size_t>(rows_max));
     const std::size_t n_neg = options.sampler ? static_cast<std::size_t>(options.negatives) : 0;
-    std::vector<std::int32_t> seen, negatives(static_cast<std::size_t>(rows_max) * n_neg), distinct;
+    std::vector<std::int32_t> seen, negatives(static_cast<std::size_t>(rows_max) * n_neg);
     std::vector<float> neg_scores(negatives.size());
     std::vector<std::uint64_t> keys;
     // Per row, the lane-wise maxima of its candidates so far (simd, 1 <= k <= max_lanes): the source of a
@@ -579,32 +652,15 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
         kernels<Backend>::gemm(local, 1.0f, ub,
                                transpose(matrix_view<const float>{gathered.data(), {rows, d}, {d, 1}}), 0.0f,
                                matrix_view<float>{diag.data(), {rows, rows}, {rows, 1}});
-        excluded.clear();
         for (index_t r = 0; r < rows; ++r) {
           const index_t u = u0 + r;
           const std::int32_t target = targets[static_cast<std::size_t>(u)];
           const auto history = detail::history_of(histories, u);
-          if (epoch == std::numeric_limits<std::uint32_t>::max()) {
-            std::fill(mark.begin(), mark.end(), 0u);
-            epoch = 0;
-          }
-          ++epoch;
-          distinct.clear();
-          for (const std::int32_t h : history)
-            if (h != target && mark[static_cast<std::size_t>(h)] != epoch) {
-              mark[static_cast<std::size_t>(h)] = epoch;
-              distinct.push_back(h);
-            }
-          left_out[static_cast<std::size_t>(r)] = static_cast<index_t>(distinct.size());
-          // counting sort by chunk
-          index_t* off = offsets.data() + r * (n_chunks + 1);
-          std::fill(off, off + n_chunks + 1, index_t{0});
-          for (const std::int32_t h : distinct) ++off[(h >> shift) + 1];
-          off[0] = static_cast<index_t>(excluded.size());
-          for (index_t c = 0; c < n_chunks; ++c) off[c + 1] += off[c];
-          excluded.resize(static_cast<std::size_t>(off[n_chunks]));
-          cursor.assign(off, off + n_chunks);
-          for (const std::int32_t h : distinct) excluded[static_cast<std::size_t>(cursor[static_cast<std::size_t>(h >> shift)]++)] = h;
+          std::uint64_t* bits = excluded.data() + r * words;
+          std::fill(bits, bits + words, std::uint64_t{0});
+          for (const std::int32_t h : history) bits[h >> 6] |= std::uint64_t{1} << (h & 63);
+          bits[target >> 6] &= ~(std::uint64_t{1} << (target & 63));  // the target is never left out
+          bits[0] |= 1;                                                // the padding item never enters
           counts[static_cast<std::size_t>(r)] = {};
           if (options.top_k > 0) runs[static_cast<std::size_t>(r)].reset(options.top_k);
           if (with_lanes)
@@ -622,24 +678,19 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
         for (index_t c = 0; c < n_chunks; ++c) {
           const index_t first = c * width, cols = std::min(width, n + 1 - first);
           matrix_view<float> cv{scores.data() + first, {rows, cols}, {ld, 1}};
-          kernels<Backend>::gemm(local, 1.0f, ub,
-                                 matrix_view<const float>{items_t.data() + c * d * width, {d, cols}, {width, 1}}, 0.0f,
-                                 cv);
+          kernels<Backend>::gemm(local, 1.0f, ub, items_t, first, 0.0f, cv);
           for (index_t r = 0; r < rows; ++r) {
             float* row = scores.data() + r * ld + first;
-            if (options.sampler) {  // first: the excluded items' scores are overwritten next
+            if (options.sampler) {
               const index_t base = r * static_cast<index_t>(n_neg);
               for (std::size_t j = 0; j < n_neg; ++j) {
                 const std::int32_t it = negatives[static_cast<std::size_t>(base) + j];
                 if (it >= first && it < first + cols) neg_scores[static_cast<std::size_t>(base) + j] = row[it - first];
               }
             }
-            if (c == 0) row[0] = nan;  // the padding item is never a candidate
-            const index_t* off = offsets.data() + r * (n_chunks + 1);
-            for (index_t e = off[c]; e < off[c + 1]; ++e) row[excluded[static_cast<std::size_t>(e)] - first] = nan;
             const float t = diag[static_cast<std::size_t>(r * rows + r)];
             float* lr = with_lanes ? lanes.data() + r * pass::max_lanes : nullptr;
-            const target_rank part = pass::count(row, cols, t, lr);
+            const target_rank part = pass::count(row, cols, t, lr, excluded.data() + r * words + first / 64);
             counts[static_cast<std::size_t>(r)].greater += part.greater;
             counts[static_cast<std::size_t>(r)].ties += part.ties;
           }
@@ -650,7 +701,7 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
             // below, since k distinct candidates reach it, so only a few dozen items enter the buffer.
             detail::topk_run& run = runs[static_cast<std::size_t>(r)];
             if (with_lanes) run.raise_to(pass::kth_largest(lanes.data() + r * pass::max_lanes, options.top_k));
-            pass::offer_range(scores.data() + r * ld, n + 1, 0, run);
+            pass::offer_range(scores.data() + r * ld, n + 1, 0, run, excluded.data() + r * words);
           }
 
         for (index_t r = 0; r < rows; ++r) {
@@ -658,8 +709,11 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
           const std::int32_t target = targets[static_cast<std::size_t>(u)];
           const float t = diag[static_cast<std::size_t>(r * rows + r)];
           target_rank rank = counts[static_cast<std::size_t>(r)];
-          if (std::isnan(t))
-            rank = {n - 1 - left_out[static_cast<std::size_t>(r)], 0};  // every candidate ranks above a NaN target
+          if (std::isnan(t)) {  // every candidate ranks above a NaN target
+            index_t left_out = 0;
+            detail::for_each_bit(excluded.data() + r * words, 1, n + 1, [&](index_t) { ++left_out; });
+            rank = {n - 1 - left_out, 0};
+          }
           else
             rank.ties -= 1;  // the target equals itself
           result.ranks[static_cast<std::size_t>(u)] = rank;
@@ -672,16 +726,12 @@ full_ranking_result rank_full_batched(const Backend& be, matrix_view<const float
             } else {
               // Fewer than k candidates above −inf (NaN or −inf scores): the row again, selected exactly.
               std::vector<float> full(static_cast<std::size_t>(n) + 1);
-              kernels<Backend>::gemm(local, 1.0f, subview(users, {u, 0}, {1, d}), transpose(items), 0.0f,
+              kernels<Backend>::gemm(local, 1.0f, subview(users, {u, 0}, {1, d}), items_t, 0, 0.0f,
                                      matrix_view<float>{full.data(), {1, n + 1}, {n + 1, 1}});
-              ++epoch;  // a fresh mark: epoch was last used by a row of this block, never wraps here
-              if (epoch == 0) {
-                std::fill(mark.begin(), mark.end(), 0u);
-                epoch = 1;
-              }
-              const index_t* off = offsets.data() + r * (n_chunks + 1);
-              for (index_t e = off[0]; e < off[n_chunks]; ++e) mark[static_cast<std::size_t>(excluded[static_cast<std::size_t>(e)])] = epoch;
-              pass::top_k_exact(full.data(), n, mark.data(), epoch, out, keys);
+              mark.assign(static_cast<std::size_t>(n) + 1, 0u);
+              detail::for_each_bit(excluded.data() + r * words, 0, n + 1,
+                                   [&](index_t item) { mark[static_cast<std::size_t>(item)] = 1; });
+              pass::top_k_exact(full.data(), n, mark.data(), 1, out, keys);
             }
           }
           if (options.sampler) {
