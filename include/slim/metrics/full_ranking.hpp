@@ -186,8 +186,8 @@ inline std::uint64_t bits_at(const std::uint64_t* bits, index_t at, index_t coun
 ///
 /// Top-k: an item is appended to a small buffer only when it beats the running threshold, and a full
 /// buffer is cut back to its k best keys, whose worst score becomes the new threshold — a later item with
-/// exactly that score has a higher id and so ranks below all k kept. The threshold starts at −inf, or, on a
-/// row the evaluator owns (excluded items overwritten with NaN), just below a lower bound of the k-th best
+/// exactly that score has a higher id and so ranks below all k kept. The threshold starts at −inf, or, in the
+/// batched evaluator (excluded items masked by the row's bitmap), just below a lower bound of the k-th best
 /// score: the k-th largest of the lane-wise maxima of disjoint strided subsets of the row, which are k
 /// distinct candidates. Rows with fewer than k candidates above −inf (NaN, −inf scores) fall back to an
 /// exact selection over every candidate.
@@ -201,7 +201,8 @@ struct row_pass {
   }();
   static constexpr index_t max_lanes = 4 * width;  // lane-wise maxima over 4 vectors
 
-  /// Exact top-k by key over every candidate not marked `epoch` (the fallback).
+  /// Exact top-k by key over every candidate not marked `epoch`: top_k_full's definition, and the batched
+  /// evaluator's fallback.
   static index_t top_k_exact(const float* s, index_t n, const std::uint32_t* mark, std::uint32_t epoch,
                              std::span<std::int32_t> out, std::vector<std::uint64_t>& keys) {
     keys.clear();
@@ -212,46 +213,6 @@ struct row_pass {
     for (index_t j = 0; j < static_cast<index_t>(out.size()); ++j)
       out[static_cast<std::size_t>(j)] = j < found ? topk_item(keys[static_cast<std::size_t>(j)]) : 0;
     return found;
-  }
-
-  /// Writes the top-k (k = out.size() >= 1) candidates of s[1..n] into `out` (0-padded), given that every
-  /// one of them scores above `threshold`; returns how many were found. Marked: items marked `epoch` are
-  /// not candidates; otherwise every non-NaN item is (an owned row, its excluded items already NaN).
-  template <bool Marked>
-  static index_t collect(const float* s, index_t n, float threshold, const std::uint32_t* mark, std::uint32_t epoch,
-                         std::span<std::int32_t> out, std::vector<std::uint64_t>& buf) {
-    const auto k = static_cast<index_t>(out.size());
-    const auto cap = static_cast<std::size_t>(4 * k + 16);
-    buf.resize(cap);
-    std::size_t len = 0;
-    const auto compact = [&] {  // keep the k best keys; their worst score is the new threshold
-      std::nth_element(buf.begin(), buf.begin() + (k - 1), buf.begin() + static_cast<std::ptrdiff_t>(len),
-                       std::greater<>{});
-      len = static_cast<std::size_t>(k);
-      threshold = s[topk_item(buf[static_cast<std::size_t>(k - 1)])];
-    };
-    const auto offer = [&](index_t j) {
-      if (!(s[j] > threshold)) return;
-      if constexpr (Marked)
-        if (mark[j] == epoch) return;
-      buf[len++] = topk_key(s[j], static_cast<std::int32_t>(j));
-      if (len >= cap) compact();
-    };
-    index_t c = 1;
-    if constexpr (!std::is_void_v<Arch>) {
-      using batch = xsimd::batch<float, Arch>;
-      batch th(threshold);
-      for (; c + width <= n + 1; c += width) {
-        if (!xsimd::any(batch::load_unaligned(s + c) > th)) [[likely]]
-          continue;
-        for (index_t l = 0; l < width; ++l) offer(c + l);
-        th = batch(threshold);
-      }
-    }
-    for (; c <= n; ++c) offer(c);
-    if (static_cast<index_t>(len) < k) return top_k_exact(s, n, mark, epoch, out, buf);
-    order_top(buf.data(), len, out);
-    return k;
   }
 
   /// Writes the k = out.size() largest of the distinct keys[0..len) (len >= k) in descending order. A
@@ -397,11 +358,10 @@ struct row_pass {
 
  public:
 
-  /// The target's place with the distinct items of `exclude` (the target aside) left out, and (for
-  /// non-empty `out`) the top-k under the same rule; `s` is left unchanged. `mark` must hold no `epoch`.
+  /// The target's place with the distinct items of `exclude` (the target aside) left out; `s` is left
+  /// unchanged. `mark` must hold no `epoch`.
   static target_rank evaluate(const float* s, index_t n, std::int32_t target, std::span<const std::int32_t> exclude,
-                              std::uint32_t* mark, std::uint32_t epoch, std::span<std::int32_t> out,
-                              std::vector<std::uint64_t>& buf) {
+                              std::uint32_t* mark, std::uint32_t epoch) {
     const float t = s[target];
     index_t left_out = 0, greater_out = 0, ties_out = 0;
     for (const std::int32_t h : exclude) {
@@ -412,7 +372,6 @@ struct row_pass {
       ties_out += s[h] == t;
     }
     target_rank r = count(s + 1, n, t, nullptr);
-    if (!out.empty()) collect<true>(s, n, -std::numeric_limits<float>::infinity(), mark, epoch, out, buf);
     if (std::isnan(t)) return {n - 1 - left_out, 0};  // every candidate ranks above a NaN target
     r.greater -= greater_out;
     r.ties -= ties_out + 1;  // the target equals itself
@@ -433,8 +392,7 @@ inline target_rank rank_full(std::span<const float> scores, std::int32_t target,
     throw error(where, "target", "item id " + std::to_string(target) + " outside [1, " + std::to_string(n) + "]");
   detail::check_items(exclude, n, where, "exclude");
   std::vector<std::uint32_t> mark(static_cast<std::size_t>(n) + 1, 0);
-  std::vector<std::uint64_t> buf;
-  return detail::row_pass<void>::evaluate(scores.data(), n, target, exclude, mark.data(), 1, {}, buf);
+  return detail::row_pass<void>::evaluate(scores.data(), n, target, exclude, mark.data(), 1);
 }
 
 /// The best out.size() candidates of `scores` (same layout and exclusions as rank_full; `keep`, when in
@@ -450,9 +408,9 @@ inline index_t top_k_full(std::span<const float> scores, std::span<const std::in
   for (const std::int32_t h : exclude)
     if (h != keep) mark[static_cast<std::size_t>(h)] = 1;
   if (out.empty()) return 0;
-  std::vector<std::uint64_t> buf;
-  return detail::row_pass<void>::template collect<true>(scores.data(), n, -std::numeric_limits<float>::infinity(),
-                                                        mark.data(), 1, out, buf);
+  // The definition, kept plain (the batched evaluator is tested against it): every candidate's key, sorted.
+  std::vector<std::uint64_t> keys;
+  return detail::row_pass<void>::top_k_exact(scores.data(), n, mark.data(), 1, out, keys);
 }
 
 /// Place of `target` among the sampled `negatives` (the sampled-N protocol) on a full score row (size
