@@ -57,18 +57,9 @@ struct gemm_engine {
                   beta, c, csc, rsc);
       return;
     }
-    // Below ~4M multiply-adds (≈ 30 µs on one core) waking a sleeping worker (tens of µs on a VM) costs
-    // more than it saves.
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const index_t threads = pool && work >= 4e6 ? static_cast<index_t>(pool->threads()) : 1;
-    // Threads: C is cut into one part per thread — row panels when A is the larger operand, column panels
-    // otherwise — and each part is the single-threaded loop below on its own thread: one wake-up per call
-    // and no barrier (waking a sleeping worker costs tens of µs on a VM; a barrier per KC slice cost ~5%).
     // The operand every part needs (B for row parts, A for column parts) is packed once, by whichever part
     // needs a panel first, into a buffer the parts share (when it is at most shared_floats).
-    const bool by_rows = m >= n;
-    const index_t units = by_rows ? (m + mr - 1) / mr : (n + nr - 1) / nr;
-    const index_t parts = std::min(threads, units);
+    const auto [by_rows, units, parts] = split(pool, m, n, k);
     if (parts <= 1) {
       serial(m, n, k, alpha, a, b, beta, c, rsc, csc, gemm_sharing{}, 0, 1);
       return;
@@ -93,19 +84,9 @@ struct gemm_engine {
     } else {
       sh = gemm_sharing{};  // too large to share: each part packs its own copy
     }
-    parallel_for(pool, parts, 1, [&](index_t t0, index_t t1) {
-      for (index_t t = t0; t < t1; ++t) {
-        const index_t u0 = t * units / parts, u1 = (t + 1) * units / parts;  // equal shares, within 1 panel
-        if (by_rows) {
-          const index_t i0 = u0 * mr, i1 = std::min(m, u1 * mr);
-          serial(i1 - i0, n, k, alpha, gemm_operand<TA>{a.data + i0 * a.rs, a.rs, a.cs}, b, beta, c + i0 * rsc, rsc,
-                 csc, sh, t, parts);
-        } else {
-          const index_t j0 = u0 * nr, j1 = std::min(n, u1 * nr);
-          serial(m, j1 - j0, k, alpha, a, gemm_operand<TB>{b.data + j0 * b.cs, b.rs, b.cs}, beta, c + j0 * csc, rsc,
-                 csc, sh, t, parts);
-        }
-      }
+    for_each_part(pool, by_rows, units, parts, m, n, [&](index_t t, index_t i0, index_t i1, index_t j0, index_t j1) {
+      serial(i1 - i0, j1 - j0, k, alpha, gemm_operand<TA>{a.data + i0 * a.rs, a.rs, a.cs},
+             gemm_operand<TB>{b.data + j0 * b.cs, b.rs, b.cs}, beta, c + i0 * rsc + j0 * csc, rsc, csc, sh, t, parts);
     });
   }
 
@@ -121,33 +102,50 @@ struct gemm_engine {
       return;
     }
     const gemm_operand<float> none{nullptr, 0, 1};
-    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
-    const index_t threads = pool && work >= 4e6 ? static_cast<index_t>(pool->threads()) : 1;
-    const bool by_rows = m >= n;
-    const index_t units = by_rows ? (m + mr - 1) / mr : (n + nr - 1) / nr;
-    const index_t parts = std::min(threads, units);
-    if (parts <= 1) {
-      serial(m, n, k, alpha, a, none, beta, c, rsc, csc, gemm_sharing{.prepacked = panels}, 0, 1);
-      return;
-    }
-    parallel_for(pool, parts, 1, [&](index_t t0, index_t t1) {
-      for (index_t t = t0; t < t1; ++t) {
-        const index_t u0 = t * units / parts, u1 = (t + 1) * units / parts;
-        if (by_rows) {
-          const index_t i0 = u0 * mr, i1 = std::min(m, u1 * mr);
-          serial(i1 - i0, n, k, alpha, gemm_operand<TA>{a.data + i0 * a.rs, a.rs, a.cs}, none, beta, c + i0 * rsc,
-                 rsc, csc, gemm_sharing{.prepacked = panels}, 0, 1);
-        } else {
-          const index_t j0 = u0 * nr, j1 = std::min(n, u1 * nr);
-          serial(m, j1 - j0, k, alpha, a, none, beta, c + j0 * csc, rsc, csc,
-                 gemm_sharing{.prepacked = panels + u0 * k * nr}, 0, 1);
-        }
-      }
+    const auto [by_rows, units, parts] = split(pool, m, n, k);
+    for_each_part(pool, by_rows, units, parts, m, n, [&](index_t, index_t i0, index_t i1, index_t j0, index_t j1) {
+      serial(i1 - i0, j1 - j0, k, alpha, gemm_operand<TA>{a.data + i0 * a.rs, a.rs, a.cs}, none, beta,
+             c + i0 * rsc + j0 * csc, rsc, csc, gemm_sharing{.prepacked = panels + j0 / nr * k * nr}, 0, 1);
     });
   }
 
  private:
   static constexpr index_t round_up(index_t x, index_t to) noexcept { return (x + to - 1) / to * to; }
+
+  struct split_plan {
+    bool by_rows;
+    index_t units, parts;
+  };
+  /// How a call is cut over the threads: C in one part per thread — row panels when A is the larger
+  /// operand, column panels otherwise — each part the single-threaded loop (serial) on its own thread: one
+  /// wake-up per call and no barrier (waking a sleeping worker costs tens of µs on a VM; a barrier per KC
+  /// slice cost ~5%). Below ~4M multiply-adds (≈ 30 µs on one core) a wake-up costs more than it saves.
+  static split_plan split(thread_pool* pool, index_t m, index_t n, index_t k) noexcept {
+    const double work = static_cast<double>(m) * static_cast<double>(n) * static_cast<double>(k);
+    const index_t threads = pool && work >= 4e6 ? static_cast<index_t>(pool->threads()) : 1;
+    const bool by_rows = m >= n;
+    const index_t units = by_rows ? (m + mr - 1) / mr : (n + nr - 1) / nr;
+    return {by_rows, units, std::min(threads, units)};
+  }
+  /// Runs f(part, i0, i1, j0, j1) for the rows [i0, i1) × columns [j0, j1) of C of each part (all of C
+  /// when there is one part), the parts over the pool: equal shares of the units, within one panel.
+  template <class F>
+  static void for_each_part(thread_pool* pool, bool by_rows, index_t units, index_t parts, index_t m, index_t n,
+                            F&& f) {
+    if (parts <= 1) {
+      f(index_t{0}, index_t{0}, m, index_t{0}, n);
+      return;
+    }
+    parallel_for(pool, parts, 1, [&](index_t t0, index_t t1) {
+      for (index_t t = t0; t < t1; ++t) {
+        const index_t u0 = t * units / parts, u1 = (t + 1) * units / parts;
+        if (by_rows)
+          f(t, u0 * mr, std::min(m, u1 * mr), index_t{0}, n);
+        else
+          f(t, index_t{0}, m, u0 * nr, std::min(n, u1 * nr));
+      }
+    });
+  }
 
   /// Packed panels shared by the parts of one call: slot s (one panel) at data + s·slot_floats; its state
   /// is 0 (empty), 1 (being packed by a running part) or 2 (ready). A part that finds a panel being packed
