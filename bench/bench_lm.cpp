@@ -326,7 +326,9 @@ void bm_generate(benchmark::State& state, const std::string& name) {
   const best be = slim::bench::make_backend<best>(threads);
   gen_lm& model = gen_model(name);
   const auto prompts = gen_prompts(batch);
-  const slim::nn::generation_config cfg{.max_new_tokens = new_tokens};
+  // packed:1 is the default (weights packed once per generate call); packed:0 repacks each weight per product, the
+  // behaviour before packed weights, kept beside it for the comparison.
+  const slim::nn::generation_config cfg{.max_new_tokens = new_tokens, .pack_weights = state.range(2) != 0};
   const std::span<const std::vector<std::int32_t>> ps(prompts);
   auto first = slim::nn::generate(model, be, ps, cfg);  // warm-up
   for (auto _ : state) {
@@ -360,9 +362,11 @@ void register_all() {
   for (const std::string name : {"stories15M", "stories110M"})
     benchmark::RegisterBenchmark(("lm_generate/" + arch + "/" + name).c_str(),
                                  [name](benchmark::State& st) { bm_generate(st, name); })
-        ->ArgNames({"batch", "threads"})
-        ->Args({1, 1})
-        ->Args({8, 1})
+        ->ArgNames({"batch", "threads", "packed"})
+        ->Args({1, 1, 1})
+        ->Args({1, 1, 0})
+        ->Args({8, 1, 1})
+        ->Args({8, 1, 0})
         ->Iterations(opts().gen_reps)
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <span>
@@ -700,6 +701,66 @@ TEST_CASE("decoder_lm: sampled generation is identical alone and in a batch, at 
     CHECK(batch1[b].tokens == batch2[b].tokens);
     CHECK(alone.tokens == batch1[b].tokens);
     CHECK(batch1[b].tokens != greedy[b].tokens);  // it really sampled
+  }
+}
+
+
+TEST_CASE("decoder_lm: weights packed for inference change no logit, and generate packs only for its call",
+          "[generate][decoder][packed]") {
+  using adapted = nn::lora<nn::q_proj, nn::k_proj, nn::v_proj, nn::o_proj, nn::gate_proj, nn::up_proj, nn::down_proj>;
+  for (const bool tied : {false, true}) {
+    INFO("tied embeddings " << tied);
+    auto c = tiny_decoder();
+    c.tie_word_embeddings = tied;
+    nn::decoder_lm<simd_b, adapted> m(c, {.rank = 4, .alpha = 8});
+    m.reset_parameters(21, 0.5);
+    philox_stream rng(22);
+    for (index_t l = 0; l < c.num_layers; ++l)  // adapters that change the output, so both paths are exercised
+      for (int p = 0; p < 7; ++p) {
+        auto& b = m.layer(l).proj(static_cast<nn::projection>(p)).lora_b;
+        for (index_t i = 0; i < b.value.size(); ++i) b.value.data()[i] = 0.2f * (rng.uniform() - 0.5f);
+      }
+    thread_pool two(2);
+    simd_b be{};
+    be.pool = &two;
+    const index_t batch = 2, vocab = c.vocab_size;
+    // Prefill of two left-padded rows, then three single-column steps: every logit, packed and not.
+    const auto run = [&] {
+      auto cache = m.make_cache(batch, 16);
+      tensor<std::int32_t, 2> prompt({batch, 5});
+      const std::int32_t ids[] = {0, 0, 7, 3, 9, 1, 2, 3, 4, 5};
+      std::copy(std::begin(ids), std::end(ids), prompt.data());
+      const std::int32_t begin[] = {2, 0};
+      std::vector<float> all;
+      tensor<float, 2> logits({batch, vocab});
+      m.forward_cached(be, tensor_view<const std::int32_t, 2>(prompt.view()), begin, cache, logits.view());
+      all.insert(all.end(), logits.data(), logits.data() + logits.size());
+      tensor<std::int32_t, 2> next({batch, 1});
+      for (std::int32_t step = 0; step < 3; ++step) {
+        next(0, 0) = 10 + step;
+        next(1, 0) = 40 - step;
+        m.forward_cached(be, tensor_view<const std::int32_t, 2>(next.view()), {}, cache, logits.view());
+        all.insert(all.end(), logits.data(), logits.data() + logits.size());
+      }
+      return all;
+    };
+    const auto plain = run();
+    m.pack_weights(be);
+    CHECK(m.layer(0).proj(nn::projection::q_proj).weight_packed());
+    const auto packed = run();
+    REQUIRE(packed.size() == plain.size());
+    CHECK(std::memcmp(packed.data(), plain.data(), sizeof(float) * plain.size()) == 0);  // bit for bit
+    m.merge_adapters();  // a weight that changes drops its packed copy
+    CHECK_FALSE(m.layer(1).proj(nn::projection::down_proj).weight_packed());
+    m.unmerge_adapters();
+    m.drop_packed_weights();
+
+    const std::vector<ids_t> prompts{{3, 1, 4, 1, 5}, {9, 2, 6}};
+    const nn::generation_config on{.max_new_tokens = 8}, off{.max_new_tokens = 8, .pack_weights = false};
+    const auto a = nn::generate(m, be, std::span<const ids_t>(prompts), on);
+    CHECK_FALSE(m.layer(0).proj(nn::projection::q_proj).weight_packed());  // dropped when the call returns
+    const auto b = nn::generate(m, be, std::span<const ids_t>(prompts), off);
+    for (std::size_t r = 0; r < prompts.size(); ++r) CHECK(a[r].tokens == b[r].tokens);
   }
 }
 

@@ -310,7 +310,7 @@ def main():
     for name, (hf_dir, gguf_path) in paths.items():
         for batch in (1, 8):
             g = next((v for k, v in slim.items() if k.startswith(f"lm_generate/") and f"/{name}/" in k
-                      and f"batch:{batch}/" in k), None)
+                      and f"batch:{batch}/" in k and "packed:0" not in k), None)
             s_tok = g["tokens/s"] if g else None
             if g:
                 heads[(name, batch, "slim")] = g.get("label", "")

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <algorithm>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "slim/core/error.hpp"
@@ -71,5 +73,26 @@ class packed_matrix {
   index_t rows_ = 0, cols_ = 0;
   std::vector<float, aligned_allocator<float>> data_;
 };
+
+/// Kernels K multiply by a packed right-hand side of element type T (the CPU backends, for float).
+template <class K, class T>
+concept packs_rhs = std::is_same_v<T, float> && requires { typename K::packed_b; };
+
+/// An optional packed copy of a weight: std::optional<K::packed_b> where K packs (packs_rhs), else an empty
+/// stand-in, so a layer can hold one whatever its backend.
+template <class K, class T>
+struct optional_packed {
+  struct type {
+    void reset() noexcept {}
+    explicit operator bool() const noexcept { return false; }
+  };
+};
+template <class K, class T>
+requires packs_rhs<K, T>
+struct optional_packed<K, T> {
+  using type = std::optional<typename K::packed_b>;
+};
+template <class K, class T>
+using optional_packed_t = typename optional_packed<K, T>::type;
 
 }  // namespace slim

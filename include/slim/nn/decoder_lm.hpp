@@ -260,6 +260,21 @@ class decoder_lm {
     ids_.clear();  // no backward after an inference pass
   }
 
+  /// Packs every projection weight and the LM head for inference (lora_linear::pack_weight): decoding then
+  /// reads each weight once per token instead of repacking it per product, at the cost of one more copy of the
+  /// float weights until drop_packed_weights(). The weights must not change meanwhile (generate() packs for its
+  /// call and drops after). Logits are bit-identical either way.
+  void pack_weights(const Backend& be) {
+    for (auto& l : layers_)
+      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).pack_weight(be);
+    if constexpr (packs_rhs<kernels_type, T>) packed_head_ = kernels_type::pack_b(be, transpose(head().matrix()));
+  }
+  void drop_packed_weights() noexcept {
+    for (auto& l : layers_)
+      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).drop_packed();
+    packed_head_.reset();
+  }
+
   /// Merges every LoRA adapter into its base weight (W += scale·B·A, in double, rounded once).
   void merge_adapters() {
     for (auto& l : layers_)
@@ -336,6 +351,12 @@ class decoder_lm {
     rstd_f_.resize(1, n);
     kernels_type::rmsnorm_forward(be, h, norm_.vector(), static_cast<T>(cfg_.rms_norm_eps), xf,
                                   training ? rstd_f_view() : vector_view<T>{});
+    if constexpr (packs_rhs<kernels_type, T>) {
+      if (packed_head_ && !training) {
+        kernels_type::gemm(be, T(1), matrix_view<const T>(xf), *packed_head_, 0, T(0), logits);
+        return;
+      }
+    }
     kernels_type::gemm(be, T(1), matrix_view<const T>(xf), transpose(head().matrix()), T(0), logits);
   }
 
@@ -352,6 +373,7 @@ class decoder_lm {
   std::vector<buffer<T>> hs_;
   buffer<T> xf_, rstd_f_, dxf_, last_;
   buffer<T> dh_[2];
+  optional_packed_t<kernels_type, T> packed_head_;
 };
 
 }  // namespace slim::nn

@@ -97,6 +97,10 @@ struct generation_config {
   /// the one that completed the match.
   std::vector<std::string> stop_strings{};
   std::int32_t pad_id = 0;  ///< fills left padding and the input of rows that have finished (masked out)
+  /// Pack the model's weights for the call when it can (`pack_weights(be)` / `drop_packed_weights()`, as
+  /// nn::decoder_lm has): each decoding step then reads every weight once instead of repacking it, at the cost
+  /// of one more copy of the float weights while the call runs. The results are identical either way.
+  bool pack_weights = true;
 
   /// Throws slim::error naming the field unless the values are usable.
   void validate() const {
@@ -255,6 +259,20 @@ std::vector<generation_result> generate(Model& model, const Backend& be,
   const auto is_stop_token = [&](std::int32_t t) {
     return std::find(cfg.stop_tokens.begin(), cfg.stop_tokens.end(), t) != cfg.stop_tokens.end();
   };
+
+  // Weights packed for the call (dropped on every way out).
+  struct packed_for_call {
+    Model* model = nullptr;
+    ~packed_for_call() {
+      if constexpr (requires { model->drop_packed_weights(); })
+        if (model) model->drop_packed_weights();
+    }
+  } packed;
+  if constexpr (requires { model.pack_weights(be); model.drop_packed_weights(); })
+    if (cfg.pack_weights) {
+      packed.model = &model;
+      model.pack_weights(be);
+    }
 
   // Prefill: left-padded (B, S) ids; kv_begin[b] = first real column of row b.
   auto cache = model.make_cache(batch, longest + cfg.max_new_tokens - 1);

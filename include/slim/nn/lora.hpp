@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "slim/backend/kernels.hpp"
+#include "slim/backend/packed_matrix.hpp"
 #include "slim/core/half.hpp"
 #include "slim/nn/context.hpp"
 #include "slim/nn/init.hpp"
@@ -124,12 +125,24 @@ class lora_linear {
       if (weight_in_bf16()) return;
       require(!weight.trainable, where, weight.name, " is trainable; only frozen weights are stored in bf16");
       require(!merged_, where, weight.name, " has a merged adapter");
+      drop_packed();
       w16_ = tensor<bf16, 1>({weight.rows * weight.cols});
       for (index_t i = 0; i < w16_.size(); ++i) w16_.data()[i] = bf16(weight.value.data()[i]);
       weight.value = tensor<T, 1>();
     }
   }
   double scale() const noexcept { return scale_; }
+
+  /// Copies the weight once into the layout x·Wᵀ reads (kernels<Backend>::pack_b), so that every product until
+  /// drop_packed() skips packing it — decoding multiplies each weight by one row per token. The weight must not
+  /// change until drop_packed(): generate() packs for the call and drops after. Results are bit-identical. No-op
+  /// for a weight stored in bf16 and on backends without packed products.
+  void pack_weight(const Backend& be) {
+    if constexpr (packs_rhs<kernels_type, T>)
+      if (!weight_in_bf16()) packed_ = kernels_type::pack_b(be, transpose(weight.matrix()));
+  }
+  void drop_packed() noexcept { packed_.reset(); }
+  bool weight_packed() const noexcept { return static_cast<bool>(packed_); }
 
   /// Adds an adapter of `cfg.rank` to this map: A Kaiming-uniform as PEFT initialises it (bound 1/√in, keyed by
   /// cfg.seed and A's name), B zero, so the map is unchanged until B trains.
@@ -197,12 +210,14 @@ class lora_linear {
   void merge() {
     if (!has_adapter() || merged_) return;
     require(!weight_in_bf16(), "slim::nn::lora_linear::merge", weight.name, " is stored in bf16: merge needs fp32");
+    drop_packed();  // the weight changes
     add_delta(1.0);
     merged_ = true;
   }
   /// W −= scale·B·A (the same delta as merge, so W returns to its value up to one rounding per element).
   void unmerge() {
     if (!has_adapter() || !merged_) return;
+    drop_packed();
     add_delta(-1.0);
     merged_ = false;
   }
@@ -213,6 +228,12 @@ class lora_linear {
 
   /// out = a·Wᵀ + β·out (transposed) or a·W + β·out, with W in T or in bf16.
   void times_weight(const Backend& be, matrix_view<const T> a, bool transposed, T beta, matrix_view<T> out) const {
+    if constexpr (packs_rhs<kernels_type, T>) {
+      if (transposed && packed_) {
+        kernels_type::gemm(be, T(1), a, *packed_, 0, beta, out);
+        return;
+      }
+    }
     if constexpr (std::is_same_v<T, float>) {
       if (weight_in_bf16()) {
         kernels_type::gemm(be, 1.0f, a, transposed ? transpose(weight16()) : weight16(), beta, out);
@@ -269,6 +290,7 @@ class lora_linear {
   matrix_view<const T> x_;
   buffer<T> xd_, u_, du_, dxd_;
   tensor<bf16, 1> w16_;
+  optional_packed_t<kernels_type, T> packed_;
 };
 
 }  // namespace slim::nn
