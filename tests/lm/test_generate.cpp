@@ -755,12 +755,32 @@ TEST_CASE("decoder_lm: weights packed for inference change no logit, and generat
     m.unmerge_adapters();
     m.drop_packed_weights();
 
+    m.pack_weights(be);
+    m.visit_parameters([](nn::parameter<float>&) {});  // a visitor may change the weights: the copies go
+    CHECK_FALSE(m.weights_packed());
+    CHECK_FALSE(m.layer(1).proj(nn::projection::up_proj).weight_packed());
+
     const std::vector<ids_t> prompts{{3, 1, 4, 1, 5}, {9, 2, 6}};
     const nn::generation_config on{.max_new_tokens = 8}, off{.max_new_tokens = 8, .pack_weights = false};
-    const auto a = nn::generate(m, be, std::span<const ids_t>(prompts), on);
-    CHECK_FALSE(m.layer(0).proj(nn::projection::q_proj).weight_packed());  // dropped when the call returns
-    const auto b = nn::generate(m, be, std::span<const ids_t>(prompts), off);
+    int packed_calls = 0, tokens_seen = 0;  // whether the weights were packed while each token was chosen
+    const nn::generation_hooks watch{.on_token = [&](index_t, std::int32_t, std::string_view) {
+      ++tokens_seen;
+      packed_calls += m.layer(0).proj(nn::projection::q_proj).weight_packed() && m.weights_packed();
+      return true;
+    }};
+    const auto a = nn::generate(m, be, std::span<const ids_t>(prompts), on, watch);
+    CHECK(tokens_seen == 16);
+    CHECK(packed_calls == 16);                                             // packed for the call
+    CHECK_FALSE(m.layer(0).proj(nn::projection::q_proj).weight_packed());  // and dropped when it returns
+    packed_calls = tokens_seen = 0;
+    const auto b = nn::generate(m, be, std::span<const ids_t>(prompts), off, watch);
+    CHECK(packed_calls == 0);
     for (std::size_t r = 0; r < prompts.size(); ++r) CHECK(a[r].tokens == b[r].tokens);
+    m.pack_weights(be);  // packed by the caller: generate leaves the copies in place
+    const auto d = nn::generate(m, be, std::span<const ids_t>(prompts), on);
+    CHECK(m.weights_packed());
+    for (std::size_t r = 0; r < prompts.size(); ++r) CHECK(d[r].tokens == a[r].tokens);
+    m.drop_packed_weights();
   }
 }
 

@@ -78,6 +78,7 @@ class decoder_lm {
   /// Every parameter, base and adapter, in the order documented above.
   template <class F>
   void visit_parameters(F&& f) {
+    packed_head_.reset();  // the visitor may change the weights: packed copies go (the layers drop their own)
     f(embed_tokens_);
     for (auto& l : layers_) l.visit_parameters(f);
     f(norm_);
@@ -86,6 +87,7 @@ class decoder_lm {
   /// Base parameters only (the names of an HF checkpoint).
   template <class F>
   void visit_base_parameters(F&& f) {
+    packed_head_.reset();
     f(embed_tokens_);
     for (auto& l : layers_) l.visit_base(f);
     f(norm_);
@@ -262,13 +264,16 @@ class decoder_lm {
 
   /// Packs every projection weight and the LM head for inference (lora_linear::pack_weight): decoding then
   /// reads each weight once per token instead of repacking it per product, at the cost of one more copy of the
-  /// float weights until drop_packed_weights(). The weights must not change meanwhile (generate() packs for its
-  /// call and drops after). Logits are bit-identical either way.
+  /// float weights until drop_packed_weights(). Training forwards never read the copies; load, reset_parameters
+  /// and the parameter visitors drop them (a weight changed through a reference kept from earlier needs
+  /// drop_packed_weights()). generate() packs for its call, unless already packed, and drops after. Logits are
+  /// bit-identical either way.
   void pack_weights(const Backend& be) {
     for (auto& l : layers_)
       for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).pack_weight(be);
     if constexpr (packs_rhs<kernels_type, T>) packed_head_ = kernels_type::pack_b(be, transpose(head().matrix()));
   }
+  bool weights_packed() const noexcept { return static_cast<bool>(packed_head_); }
   void drop_packed_weights() noexcept {
     for (auto& l : layers_)
       for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).drop_packed();

@@ -97,9 +97,10 @@ struct generation_config {
   /// the one that completed the match.
   std::vector<std::string> stop_strings{};
   std::int32_t pad_id = 0;  ///< fills left padding and the input of rows that have finished (masked out)
-  /// Pack the model's weights for the call when it can (`pack_weights(be)` / `drop_packed_weights()`, as
-  /// nn::decoder_lm has): each decoding step then reads every weight once instead of repacking it, at the cost
-  /// of one more copy of the float weights while the call runs. The results are identical either way.
+  /// Pack the model's weights for the call when it can (`pack_weights(be)`, `weights_packed()`,
+  /// `drop_packed_weights()`, as nn::decoder_lm has) and they are not packed already: each decoding step then
+  /// reads every weight once instead of repacking it, at the cost of one more copy of the float weights while
+  /// the call runs (weights the caller packed stay packed). The results are identical either way.
   bool pack_weights = true;
 
   /// Throws slim::error naming the field unless the values are usable.
@@ -260,7 +261,7 @@ std::vector<generation_result> generate(Model& model, const Backend& be,
     return std::find(cfg.stop_tokens.begin(), cfg.stop_tokens.end(), t) != cfg.stop_tokens.end();
   };
 
-  // Weights packed for the call (dropped on every way out).
+  // Weights packed for the call (dropped on every way out), unless the caller packed them already.
   struct packed_for_call {
     Model* model = nullptr;
     ~packed_for_call() {
@@ -268,8 +269,8 @@ std::vector<generation_result> generate(Model& model, const Backend& be,
         if (model) model->drop_packed_weights();
     }
   } packed;
-  if constexpr (requires { model.pack_weights(be); model.drop_packed_weights(); })
-    if (cfg.pack_weights) {
+  if constexpr (requires { model.pack_weights(be); model.drop_packed_weights(); model.weights_packed(); })
+    if (cfg.pack_weights && !model.weights_packed()) {
       packed.model = &model;
       model.pack_weights(be);
     }

@@ -133,10 +133,12 @@ class lora_linear {
   }
   double scale() const noexcept { return scale_; }
 
-  /// Copies the weight once into the layout x·Wᵀ reads (kernels<Backend>::pack_b), so that every product until
-  /// drop_packed() skips packing it — decoding multiplies each weight by one row per token. The weight must not
-  /// change until drop_packed(): generate() packs for the call and drops after. Results are bit-identical. No-op
-  /// for a weight stored in bf16 and on backends without packed products.
+  /// Copies the weight once into the layout x·Wᵀ reads (kernels<Backend>::pack_b), so that every inference
+  /// forward product (x·Wᵀ outside training) until drop_packed() skips packing it — decoding multiplies each
+  /// weight by one row per token. Results are bit-identical. The copy is dropped by anything that may change
+  /// the weight here (visit_base, merge, unmerge, store_weight_bf16) and never read by a training forward; a
+  /// weight changed through a reference kept from earlier must be followed by drop_packed(). generate() packs
+  /// for its call and drops after. No-op for a weight stored in bf16 and on backends without packed products.
   void pack_weight(const Backend& be) {
     if constexpr (packs_rhs<kernels_type, T>)
       if (!weight_in_bf16()) packed_ = kernels_type::pack_b(be, transpose(weight.matrix()));
@@ -157,9 +159,10 @@ class lora_linear {
     dropout_layer_ = dropout_layer;
   }
 
-  /// Base parameters (weight, bias) only.
+  /// Base parameters (weight, bias) only (drops a packed copy of the weight: the visitor may change it).
   template <class F>
   void visit_base(F&& f) {
+    drop_packed();
     f(weight);
     if (has_bias()) f(bias);
   }
@@ -226,10 +229,12 @@ class lora_linear {
   index_t rank() const noexcept { return lora_a.rows; }
   matrix_view<const bf16> weight16() const noexcept { return {w16_.data(), {weight.rows, weight.cols}}; }
 
-  /// out = a·Wᵀ + β·out (transposed) or a·W + β·out, with W in T or in bf16.
-  void times_weight(const Backend& be, matrix_view<const T> a, bool transposed, T beta, matrix_view<T> out) const {
+  /// out = a·Wᵀ + β·out (transposed) or a·W + β·out, with W in T or in bf16; `inference`: from the packed copy
+  /// when there is one.
+  void times_weight(const Backend& be, matrix_view<const T> a, bool transposed, T beta, matrix_view<T> out,
+                    bool inference = false) const {
     if constexpr (packs_rhs<kernels_type, T>) {
-      if (transposed && packed_) {
+      if (inference && transposed && packed_) {
         kernels_type::gemm(be, T(1), a, *packed_, 0, beta, out);
         return;
       }
@@ -247,7 +252,7 @@ class lora_linear {
   void run(const Backend& be, const step_context& ctx, matrix_view<const T> x, matrix_view<T> y) {
     constexpr const char* where = "slim::nn::lora_linear";
     require_shape(y, {x.extent(0), out_features()}, where, "y");
-    times_weight(be, x, true, T(0), y);
+    times_weight(be, x, true, T(0), y, !ctx.training);
     if (has_bias()) add_bias_rows(be, bias.vector(), y);
     dropped_ = false;
     if (!adapter_active()) return;
