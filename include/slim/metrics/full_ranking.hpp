@@ -23,6 +23,9 @@
 #include <type_traits>
 #include <vector>
 #include <xsimd/xsimd.hpp>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>  // lane_bits / lane_mask name intrinsic types outside dependent code
+#endif
 
 #include "slim/backend/kernels.hpp"
 #include "slim/core/config.hpp"
