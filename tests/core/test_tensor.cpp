@@ -290,6 +290,21 @@ TEST_CASE("tensor storage is zeroed and 64-byte aligned", "[tensor]") {
   CHECK(reinterpret_cast<std::uintptr_t>(v.data()) % 64 == 0);
 }
 
+TEST_CASE("an uninitialized tensor has the same shape, alignment and checks, and is writable", "[tensor]") {
+  tensor<float, 2> t({1000, 3}, slim::uninitialized);
+  CHECK(t.size() == 3000);
+  CHECK(t.extents() == std::array<index_t, 2>{1000, 3});
+  CHECK(reinterpret_cast<std::uintptr_t>(t.data()) % slim::host_alignment == 0);
+  for (index_t i = 0; i < t.size(); ++i) t.data()[i] = static_cast<float>(i);
+  CHECK(t(999, 2) == 2999.0f);
+  const tensor<float, 2> copy = t;  // copies are whole values, as for a zero-initialised tensor
+  CHECK(copy(999, 2) == 2999.0f);
+  tensor<int, 1> empty({0}, slim::uninitialized);
+  CHECK(empty.data() == nullptr);
+  CHECK_THROWS_WITH((tensor<float, 1>({-2}, slim::uninitialized)), Catch::Contains("negative extent"));
+  CHECK_THROWS_WITH((tensor<float, 1>({index_t{1} << 62}, slim::uninitialized)), Catch::Contains("overflows"));
+}
+
 TEST_CASE("tensor indexes like its view and converts to views", "[tensor]") {
   tensor<int, 2> t({3, 4});
   for (index_t i = 0; i < 3; ++i)

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 #include <xsimd/xsimd.hpp>
@@ -326,6 +327,37 @@ TEST_CASE("bce_with_logits: value and gradient match the closed form, stable at 
   CHECK(loss == Approx(want).epsilon(1e-12));  // the |x| = 800 terms contribute exactly 0
   std::vector<double> one = {-800.0}, label = {1.0};
   CHECK(train::bce_with_logits<double>(one, label, {}, {}, 1.0) == Approx(800.0));
+}
+
+TEST_CASE("nn::buffer zeroes what a growth hands out, keeps its storage within the headroom, rejects huge shapes",
+          "[nn][buffer]") {
+  nn::buffer<float> b;
+  auto v = b.resize(40, 10);
+  CHECK(v.extent(0) == 40);
+  CHECK(v.extent(1) == 10);
+  bool zero = true;
+  for (index_t i = 0; i < 40; ++i)
+    for (index_t j = 0; j < 10; ++j) zero = zero && v(i, j) == 0.0f;
+  CHECK(zero);
+  for (index_t i = 0; i < 40; ++i)
+    for (index_t j = 0; j < 10; ++j) v(i, j) = 1.0f;
+  const float* storage = b.data();
+  b.resize(10, 10);  // smaller: same storage
+  CHECK(b.data() == storage);
+  CHECK(b.rows() == 10);
+  b.resize(50, 10);  // 500 elements fit the quarter of headroom over 400
+  CHECK(b.data() == storage);
+  b.zeros(50, 10);
+  CHECK(b.view()(49, 9) == 0.0f);
+  b.resize(51, 10);  // 510 do not: new storage, the part in use zeroed
+  const auto w = b.view();
+  zero = true;
+  for (index_t i = 0; i < 51; ++i)
+    for (index_t j = 0; j < 10; ++j) zero = zero && w(i, j) == 0.0f;
+  CHECK(zero);
+  // the headroom would overflow the element count: an error, not a wrapped size
+  CHECK_THROWS_WITH(b.resize(std::numeric_limits<index_t>::max() - 1, 1), Catch::Contains("too large"));
+  CHECK_THROWS_WITH(b.resize(std::numeric_limits<index_t>::max() / 2, 1), Catch::Contains("overflows"));  // bytes
 }
 
 TEST_CASE("table softmax cross-entropy matches central differences across chunks", "[train][losses]") {

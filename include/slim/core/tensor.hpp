@@ -65,8 +65,15 @@ struct aligned_allocator {
   }
 };
 
-/// Owning, contiguous, row-major tensor. Elements are zero-initialised on construction.
-/// Trivially copyable element types only (floats, integers, bf16/f16).
+/// Tag for `tensor(shape, uninitialized)`: storage whose elements are not written on construction.
+struct uninitialized_t {
+  explicit uninitialized_t() = default;
+};
+inline constexpr uninitialized_t uninitialized{};
+
+/// Owning, contiguous, row-major tensor. Elements are zero-initialised on construction, unless constructed with
+/// the `uninitialized` tag (then their values are unspecified until written, and pages not yet written cost
+/// address space, not resident memory). Trivially copyable element types only (floats, integers, bf16/f16).
 template <class T, std::size_t Rank, class Space = host_space>
 class tensor {
   static_assert(std::is_trivially_copyable_v<T>, "slim::tensor holds trivially copyable elements only");
@@ -77,19 +84,16 @@ class tensor {
   using shape_type = std::array<index_t, Rank>;
 
   tensor() = default;
-  explicit tensor(shape_type shape) : shape_{shape} {
+  explicit tensor(shape_type shape) : tensor(shape, uninitialized) {
+    // the delegated constructor has finished, so a throwing (device) memset frees the storage through ~tensor
+    space_allocator<Space>::zero(data_, static_cast<std::size_t>(size_) * sizeof(T));
+  }
+  tensor(shape_type shape, uninitialized_t) : shape_{shape} {
     const index_t n = checked_size(shape_, "slim::tensor", "shape");
     if (static_cast<std::size_t>(n) > std::numeric_limits<std::size_t>::max() / sizeof(T))
       throw error("slim::tensor", "shape", "byte size of shape " + detail::shape_string(shape_) + " overflows");
     size_ = n;
     data_ = static_cast<T*>(space_allocator<Space>::allocate(static_cast<std::size_t>(n) * sizeof(T)));
-    try {
-      space_allocator<Space>::zero(data_, static_cast<std::size_t>(n) * sizeof(T));
-    } catch (...) {  // a device memset can fail: do not leak the allocation
-      space_allocator<Space>::deallocate(data_);
-      data_ = nullptr;
-      throw;
-    }
   }
   tensor(const tensor& o)
     requires std::is_same_v<Space, host_space>
