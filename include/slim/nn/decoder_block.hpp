@@ -77,6 +77,13 @@ class decoder_block {
     }
   }
 
+  /// f(projection) for the seven projections, q … down.
+  template <class F>
+  void for_each_projection(F&& f) {
+    for_each_attention(f);
+    for_each_mlp(f);
+  }
+
   /// Every parameter in HF order, each projection's LoRA factors (if any) right after its weight and bias.
   template <class F>
   void visit_parameters(F&& f) {

@@ -269,36 +269,30 @@ class decoder_lm {
   /// drop_packed_weights()). generate() packs for its call, unless already packed, and drops after. Logits are
   /// bit-identical either way.
   void pack_weights(const Backend& be) {
-    for (auto& l : layers_)
-      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).pack_weight(be);
+    for_each_projection([&](auto& proj) { proj.pack_weight(be); });
     if constexpr (packs_rhs<kernels_type, T>) packed_head_ = kernels_type::pack_b(be, transpose(head().matrix()));
   }
   bool weights_packed() const noexcept { return static_cast<bool>(packed_head_); }
   void drop_packed_weights() noexcept {
-    for (auto& l : layers_)
-      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).drop_packed();
+    for_each_projection([](auto& proj) { proj.drop_packed(); });
     packed_head_.reset();
   }
 
   /// Merges every LoRA adapter into its base weight (W += scale·B·A, in double, rounded once).
   void merge_adapters() {
-    for (auto& l : layers_)
-      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).merge();
+    for_each_projection([](auto& proj) { proj.merge(); });
   }
   /// Stores every frozen projection weight (q … down) in bf16 only, halving the frozen base's memory; call it after
   /// load. The embedding, norms and LM head stay in T. Float models only.
   void store_frozen_weights_bf16() {
-    for (auto& l : layers_)
-      for (int p = 0; p < 7; ++p) {
-        auto& proj = l.proj(static_cast<projection>(p));
-        if (!proj.weight.trainable) proj.store_weight_bf16();
-      }
+    for_each_projection([](auto& proj) {
+      if (!proj.weight.trainable) proj.store_weight_bf16();
+    });
   }
 
   /// Undoes merge_adapters (W −= the same delta).
   void unmerge_adapters() {
-    for (auto& l : layers_)
-      for (int p = 0; p < 7; ++p) l.proj(static_cast<projection>(p)).unmerge();
+    for_each_projection([](auto& proj) { proj.unmerge(); });
   }
   /// The largest |logit difference| on `ids` between the adapter path and the merged weights; the model is left
   /// unmerged. A check to run before exporting merged weights.
@@ -322,6 +316,12 @@ class decoder_lm {
   vector_view<const std::int32_t> pos_view() const { return {pos_.data(), {static_cast<index_t>(pos_.size())}}; }
   vector_view<const T> freq_view() const { return {inv_freq_.data(), {static_cast<index_t>(inv_freq_.size())}}; }
   vector_view<T> rstd_f_view() { return {rstd_f_.data(), {rstd_f_.cols()}}; }
+
+  /// f(projection) for every projection of every block.
+  template <class F>
+  void for_each_projection(F&& f) {
+    for (auto& l : layers_) l.for_each_projection(f);
+  }
 
   /// ids must be a non-empty (B,S) with S within max_position_embeddings.
   void check_ids(tensor_view<const std::int32_t, 2> ids, const char* where) const {
