@@ -199,6 +199,8 @@ struct gemm_engine {
     const bool pre_b = sh.prepacked != nullptr;
     const bool share_b = !pre_b && sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
     const bool b_direct = !pre_b && !share_b && reads_b_in_place(m, n, k, b);
+    // prepacked B against one panel of A: every B panel is read once, from memory (decoding's weights)
+    const bool stream_b = pre_b && n_ap == 1;
     float* bpack = share_b || pre_b ? nullptr : gemm_scratch(0, static_cast<std::size_t>(kc_max * nc_max));
     float* apack =
         share_a ? nullptr : gemm_scratch(1, static_cast<std::size_t>((n_ap + n_ic - 1) / n_ic * mr * blk::lda));
@@ -244,7 +246,7 @@ struct gemm_engine {
               if (!packed) bp = b.data + pc * b.rs + j;
             for (index_t p = p0; p < p1; ++p)
               tile(std::min(mr, m - p * mr), cols, kc, ap[p - p0], bp, packed ? nr : b.rs, alpha, beta_k,
-                   c + p * mr * rsc + j * csc, rsc, csc);
+                   c + p * mr * rsc + j * csc, rsc, csc, stream_b);
           }
         }
       }
@@ -253,9 +255,9 @@ struct gemm_engine {
 
   /// One rows×cols tile of C; tiles narrower than NR or with strided columns go through a local tile.
   static void tile(index_t rows, index_t cols, index_t kc, const float* ap, const float* bp, index_t ldb, float alpha,
-                   float beta, float* c, index_t rsc, index_t csc) noexcept {
+                   float beta, float* c, index_t rsc, index_t csc, bool stream_b = false) noexcept {
     if (cols == nr && csc == 1) {
-      gemm_micro_dispatch<Arch>(rows, kc, ap, bp, ldb, alpha, beta, c, rsc);
+      gemm_micro_dispatch<Arch>(rows, kc, ap, bp, ldb, alpha, beta, c, rsc, stream_b);
       return;
     }
     alignas(64) float local[mr * nr];

@@ -47,6 +47,9 @@ struct gemm_blocking {
   static constexpr index_t nc = 4096;
   static constexpr index_t direct_b_floats = 32 * 1024;      // K·N up to 128 KiB: B read in place (gemm.hpp)
   static constexpr index_t shared_floats = 4 * 1024 * 1024;  // panels shared by threads: up to 16 MiB
+  /// Rows of A from which a B streamed from memory is prefetched ahead (gemm_micro_kernel's StreamB): with
+  /// fewer, the kernel's loads already keep ahead (batch-1 decoding measured the same with and without).
+  static constexpr index_t stream_b_min_rows = 4;
 };
 
 /// x·y + z, fused where the architecture has FMA (xsimd 8.1 leaves AVX-512's to the compiler's
@@ -67,12 +70,16 @@ inline xsimd::batch<float, Arch> gemm_fmadd(const xsimd::batch<float, Arch>& x, 
 /// The micro-kernel for `Rows` ≤ MR rows (edge panels of A use their own row count, so no FMA is spent
 /// on padding). `a`: packed panel, row r at a + r·LDA; `b`: NR floats per k, rows `ldb` apart; `c`: Rows×NR
 /// floats, rows `ldc` apart (columns contiguous).
-template <class Arch, int Rows>
+template <class Arch, int Rows, bool StreamB = false>
 struct gemm_micro_kernel {
   using batch = xsimd::batch<float, Arch>;
   static constexpr index_t kcs = gemm_blocking<Arch>::lda;
   static constexpr index_t w = gemm_blocking<Arch>::vector;
   static constexpr index_t nr = gemm_blocking<Arch>::nr;
+  /// StreamB: B is read once, from memory (a prepacked weight against a few rows of A): each k also prefetches
+  /// the B row this many rows ahead, which the out-of-order window alone does not reach once the FMAs of several
+  /// rows fill it. Panels read from cache (the blocked GEMM's own packing) need no prefetch.
+  static constexpr index_t prefetch_rows = 48;
 
   static void run(index_t kc, const float* a, const float* b, index_t ldb, float alpha, float beta, float* c,
                   index_t ldc) noexcept {
@@ -83,6 +90,10 @@ struct gemm_micro_kernel {
       __builtin_prefetch(c + r * ldc + nr - 1, 1);
     }
     for (index_t p = 0; p < kc; ++p) {
+      if constexpr (StreamB) {
+        __builtin_prefetch(b + prefetch_rows * ldb);
+        __builtin_prefetch(b + prefetch_rows * ldb + w);
+      }
       const batch b0 = batch::load_unaligned(b);
       const batch b1 = batch::load_unaligned(b + w);
       step(a, b0, b1, acc0, acc1, std::make_integer_sequence<int, Rows>{});
@@ -124,18 +135,21 @@ struct gemm_micro_kernel {
   }
 };
 
-template <class Arch, int... R>
+template <class Arch, bool StreamB, int... R>
 inline void gemm_micro_select(std::integer_sequence<int, R...>, index_t rows, index_t kc, const float* a,
                               const float* b, index_t ldb, float alpha, float beta, float* c, index_t ldc) noexcept {
-  ((rows == R + 1 ? (gemm_micro_kernel<Arch, R + 1>::run(kc, a, b, ldb, alpha, beta, c, ldc), 0) : 0), ...);
+  ((rows == R + 1 ? (gemm_micro_kernel<Arch, R + 1, StreamB>::run(kc, a, b, ldb, alpha, beta, c, ldc), 0) : 0), ...);
 }
 
-/// Calls the micro-kernel for `rows` (1..MR) rows.
+/// Calls the micro-kernel for `rows` (1..MR) rows; `stream_b`: B comes from memory once (see gemm_micro_kernel).
 template <class Arch>
 inline void gemm_micro_dispatch(index_t rows, index_t kc, const float* a, const float* b, index_t ldb, float alpha,
-                                float beta, float* c, index_t ldc) noexcept {
-  gemm_micro_select<Arch>(std::make_integer_sequence<int, static_cast<int>(gemm_blocking<Arch>::mr)>{}, rows, kc, a, b,
-                          ldb, alpha, beta, c, ldc);
+                                float beta, float* c, index_t ldc, bool stream_b = false) noexcept {
+  constexpr auto all = std::make_integer_sequence<int, static_cast<int>(gemm_blocking<Arch>::mr)>{};
+  if (stream_b && rows >= gemm_blocking<Arch>::stream_b_min_rows)
+    gemm_micro_select<Arch, true>(all, rows, kc, a, b, ldb, alpha, beta, c, ldc);
+  else
+    gemm_micro_select<Arch, false>(all, rows, kc, a, b, ldb, alpha, beta, c, ldc);
 }
 
 }  // namespace slim::backend::detail
