@@ -255,7 +255,7 @@ struct gemm_engine {
 
   /// One rows×cols tile of C; tiles narrower than NR or with strided columns go through a local tile.
   static void tile(index_t rows, index_t cols, index_t kc, const float* ap, const float* bp, index_t ldb, float alpha,
-                   float beta, float* c, index_t rsc, index_t csc, bool stream_b = false) noexcept {
+                   float beta, float* c, index_t rsc, index_t csc, bool stream_b) noexcept {
     if (cols == nr && csc == 1) {
       gemm_micro_dispatch<Arch>(rows, kc, ap, bp, ldb, alpha, beta, c, rsc, stream_b);
       return;
@@ -266,7 +266,7 @@ struct gemm_engine {
       for (index_t r = 0; r < rows; ++r)
         for (index_t j = 0; j < cols; ++j) local[r * nr + j] = c[r * rsc + j * csc];
     }
-    gemm_micro_dispatch<Arch>(rows, kc, ap, bp, ldb, alpha, beta, local, nr);
+    gemm_micro_dispatch<Arch>(rows, kc, ap, bp, ldb, alpha, beta, local, nr, stream_b);
     for (index_t r = 0; r < rows; ++r)
       for (index_t j = 0; j < cols; ++j) c[r * rsc + j * csc] = local[r * nr + j];
   }

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <type_traits>
 #include <utility>
 #include <xsimd/xsimd.hpp>
@@ -90,9 +91,11 @@ struct gemm_micro_kernel {
       __builtin_prefetch(c + r * ldc + nr - 1, 1);
     }
     for (index_t p = 0; p < kc; ++p) {
-      if constexpr (StreamB) {
-        __builtin_prefetch(b + prefetch_rows * ldb);
-        __builtin_prefetch(b + prefetch_rows * ldb + w);
+      if constexpr (StreamB) {  // the address may lie past B's end: formed as an integer, never as a pointer
+        const std::uintptr_t ahead = reinterpret_cast<std::uintptr_t>(b) +
+                                     static_cast<std::uintptr_t>(prefetch_rows * ldb) * sizeof(float);
+        __builtin_prefetch(reinterpret_cast<const void*>(ahead));
+        __builtin_prefetch(reinterpret_cast<const void*>(ahead + w * sizeof(float)));
       }
       const batch b0 = batch::load_unaligned(b);
       const batch b1 = batch::load_unaligned(b + w);
@@ -144,7 +147,7 @@ inline void gemm_micro_select(std::integer_sequence<int, R...>, index_t rows, in
 /// Calls the micro-kernel for `rows` (1..MR) rows; `stream_b`: B comes from memory once (see gemm_micro_kernel).
 template <class Arch>
 inline void gemm_micro_dispatch(index_t rows, index_t kc, const float* a, const float* b, index_t ldb, float alpha,
-                                float beta, float* c, index_t ldc, bool stream_b = false) noexcept {
+                                float beta, float* c, index_t ldc, bool stream_b) noexcept {
   constexpr auto all = std::make_integer_sequence<int, static_cast<int>(gemm_blocking<Arch>::mr)>{};
   if (stream_b && rows >= gemm_blocking<Arch>::stream_b_min_rows)
     gemm_micro_select<Arch, true>(all, rows, kc, a, b, ldb, alpha, beta, c, ldc);
