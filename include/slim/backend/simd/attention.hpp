@@ -20,12 +20,47 @@
 #include <cstdint>
 #include <limits>
 #include <vector>
+#include <type_traits>
+#include <utility>
 #include <xsimd/xsimd.hpp>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "slim/backend/scalar/attention.hpp"
 #include "slim/core/tensor.hpp"
 
 namespace slim::backend::detail {
+
+/// {Σ lanes of r[0], …, Σ lanes of r[W−1]} for W vectors r: xsimd's haddp, except on AVX-512, where xsimd 8.1's
+/// haddp returns the sums in the wrong lanes; there each vector's halves are added and two 8 × 8 trees of
+/// AVX hadds finish.
+template <class Arch, class = void>
+struct lane_sums {
+  static xsimd::batch<float, Arch> run(const xsimd::batch<float, Arch>* r) noexcept { return xsimd::haddp(r); }
+};
+#if defined(__x86_64__) || defined(__i386__)
+template <class Arch>
+struct lane_sums<Arch, std::enable_if_t<std::is_base_of_v<xsimd::avx512f, Arch>>> {
+  static xsimd::batch<float, Arch> run(const xsimd::batch<float, Arch>* r) noexcept {
+    __m256 h[16];
+    for (int l = 0; l < 16; ++l) {  // (zero-masked forms with a full mask: GCC 12 warns falsely on the others)
+      const __m512d x = _mm512_castps_pd(r[l]);
+      h[l] = _mm256_add_ps(_mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, x, 0)),
+                           _mm256_castpd_ps(_mm512_maskz_extractf64x4_pd(0xff, x, 1)));
+    }
+    const __m256d lo = _mm256_castps_pd(sums8(h)), hi = _mm256_castps_pd(sums8(h + 8));
+    return _mm512_castpd_ps(_mm512_maskz_insertf64x4(0xff, _mm512_castpd256_pd512(lo), hi, 1));
+  }
+  /// Lane l of the result: the sum of r[l]'s eight lanes.
+  static __m256 sums8(const __m256* r) noexcept {
+    const __m256 t0 = _mm256_hadd_ps(r[0], r[1]), t1 = _mm256_hadd_ps(r[2], r[3]);
+    const __m256 t2 = _mm256_hadd_ps(r[4], r[5]), t3 = _mm256_hadd_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);  // per 128-bit half: r0..r3, r4..r7
+    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+  }
+};
+#endif
 
 template <class Arch, class Base>
 struct simd_attention : Base {
@@ -128,50 +163,63 @@ struct simd_attention : Base {
     }
   }
 
-  /// acc[rows[a]][·] += Σ_{j<n} w[a][j]·m[j][·] along a padded row length `ld` (the four rows' weights w are
-  /// `block` apart; m rows are `ld` apart).
-  /// Eight independent FMA chains hide the FMA latency: two column vectors at a time, or, for a last single
-  /// vector, even and odd j in separate accumulators (summed at the end; a fixed order either way).
-  static void accumulate_rows(float* acc, index_t ld, const index_t* rows, const float* w, const float* m, index_t n) {
+  /// acc[rows[a]][·] += Σ_{j<n} w[a][j]·m[j][·] along a padded row length `ld` for the first `live` (1..4) of
+  /// the four rows (the rest are the zero dummy that pads the last quad: skipped). The rows' weights w are
+  /// `block` apart; m rows are `ldm` apart (≥ ld: V read in place, or its padded copy).
+  static void accumulate_rows(float* acc, index_t ld, const index_t* rows, index_t live, const float* w,
+                              const float* m, index_t ldm, index_t n) {
+    switch (live) {
+      case 1: accumulate_rows_n<1>(acc, ld, rows, w, m, ldm, n); break;
+      case 2: accumulate_rows_n<2>(acc, ld, rows, w, m, ldm, n); break;
+      case 3: accumulate_rows_n<3>(acc, ld, rows, w, m, ldm, n); break;
+      default: accumulate_rows_n<quad>(acc, ld, rows, w, m, ldm, n); break;
+    }
+  }
+  /// Eight independent FMA chains hide the FMA latency when Q = 4: two column vectors at a time, or, for a last
+  /// single vector, even and odd j in separate accumulators (summed at the end; a fixed order either way). The
+  /// sums of a row do not depend on Q.
+  template <index_t Q>
+  static void accumulate_rows_n(float* acc, index_t ld, const index_t* rows, const float* w, const float* m,
+                                index_t ldm, index_t n) {
     index_t c = 0;
     for (; c + 2 * width <= ld; c += 2 * width) {
-      batch o0[quad], o1[quad];
-      for (index_t a = 0; a < quad; ++a) {
+      batch o0[Q], o1[Q];
+      for (index_t a = 0; a < Q; ++a) {
         o0[a] = batch::load_aligned(acc + rows[a] * ld + c);
         o1[a] = batch::load_aligned(acc + rows[a] * ld + c + width);
       }
       for (index_t j = 0; j < n; ++j) {
-        const batch m0 = batch::load_aligned(m + j * ld + c), m1 = batch::load_aligned(m + j * ld + c + width);
-        for (index_t a = 0; a < quad; ++a) {
+        const batch m0 = batch::load_unaligned(m + j * ldm + c), m1 = batch::load_unaligned(m + j * ldm + c + width);
+        for (index_t a = 0; a < Q; ++a) {
           const batch wa(w[a * block + j]);
           o0[a] = xsimd::fma(wa, m0, o0[a]);
           o1[a] = xsimd::fma(wa, m1, o1[a]);
         }
       }
-      for (index_t a = 0; a < quad; ++a) {
+      for (index_t a = 0; a < Q; ++a) {
         o0[a].store_aligned(acc + rows[a] * ld + c);
         o1[a].store_aligned(acc + rows[a] * ld + c + width);
       }
     }
     if (c == ld) return;
-    batch even[quad], odd[quad];
-    for (index_t a = 0; a < quad; ++a) {
+    batch even[Q], odd[Q];
+    for (index_t a = 0; a < Q; ++a) {
       even[a] = batch::load_aligned(acc + rows[a] * ld + c);
       odd[a] = batch(0.0f);
     }
     index_t j = 0;
     for (; j + 2 <= n; j += 2) {
-      const batch m0 = batch::load_aligned(m + j * ld + c), m1 = batch::load_aligned(m + (j + 1) * ld + c);
-      for (index_t a = 0; a < quad; ++a) {
+      const batch m0 = batch::load_unaligned(m + j * ldm + c), m1 = batch::load_unaligned(m + (j + 1) * ldm + c);
+      for (index_t a = 0; a < Q; ++a) {
         even[a] = xsimd::fma(batch(w[a * block + j]), m0, even[a]);
         odd[a] = xsimd::fma(batch(w[a * block + j + 1]), m1, odd[a]);
       }
     }
     if (j < n) {
-      const batch m0 = batch::load_aligned(m + j * ld + c);
-      for (index_t a = 0; a < quad; ++a) even[a] = xsimd::fma(batch(w[a * block + j]), m0, even[a]);
+      const batch m0 = batch::load_unaligned(m + j * ldm + c);
+      for (index_t a = 0; a < Q; ++a) even[a] = xsimd::fma(batch(w[a * block + j]), m0, even[a]);
     }
-    for (index_t a = 0; a < quad; ++a) (even[a] + odd[a]).store_aligned(acc + rows[a] * ld + c);
+    for (index_t a = 0; a < Q; ++a) (even[a] + odd[a]).store_aligned(acc + rows[a] * ld + c);
   }
 
   /// acc[j][·] += Σ_a w[a][j]·x[rows[a]][·] for j < n (acc and x rows `ld` apart, w rows `block` apart).
@@ -203,28 +251,42 @@ struct simd_attention : Base {
   }
 
   /// s[a][j] = x[rows[a]]·k[j0 + j] by dot products straight from the key rows (no packing), for rows with a
-  /// visible key; other entries are 0. For tasks with too few rows to pay for a transposed copy of K.
+  /// visible key; other entries are 0, and entries of keys j ≥ n are left for the caller to mask. For tasks with
+  /// too few rows to pay for a transposed copy of K. The W keys of a vector of scores are summed side by side (W
+  /// independent FMA chains, W loads in flight) and reduced together by one horizontal-add tree.
   static void dot_scores(const float* x, index_t ld, const index_t* rows, const index_t* cnt, const float* k0,
                          index_t key_stride, index_t n, index_t dim, batch (&s)[quad][chunks]) {
-    alignas(64) float tmp[quad][block];
+    const index_t full = dim / width * width;
     for (index_t a = 0; a < quad; ++a) {
-      std::fill(tmp[a], tmp[a] + block, 0.0f);
+      for (index_t c = 0; c < chunks; ++c) s[a][c] = batch(0.0f);
       if (cnt[a] == 0) continue;
       const float* xr = x + rows[a] * ld;
-      for (index_t j = 0; j < n; ++j) {
-        const float* kr = k0 + j * key_stride;
-        batch acc(0.0f);
-        index_t e = 0;
-        for (; e + width <= dim; e += width)
-          acc = xsimd::fma(batch::load_aligned(xr + e), batch::load_unaligned(kr + e), acc);
-        float dot = xsimd::hadd(acc);
-        for (; e < dim; ++e) dot += xr[e] * kr[e];
-        tmp[a][j] = dot;
+      for (index_t c = 0; c * width < n; ++c) {
+        const index_t j0 = c * width, last = std::min(width, n - j0) - 1;
+        const float* kr[width];  // keys past n re-read the last one (their scores are masked)
+        for (index_t l = 0; l < width; ++l) kr[l] = k0 + (j0 + std::min(l, last)) * key_stride;
+        batch acc[width];
+        dot_keys(xr, kr, full, acc, std::make_integer_sequence<index_t, width>{});
+        s[a][c] = lane_sums<Arch>::run(acc);
+        if (full < dim) {
+          alignas(64) float tail[width] = {};
+          for (index_t l = 0; l < width; ++l)
+            for (index_t e = full; e < dim; ++e) tail[l] += xr[e] * kr[l][e];
+          s[a][c] += batch::load_aligned(tail);
+        }
       }
     }
-    for (index_t a = 0; a < quad; ++a)
-      for (index_t c = 0; c < chunks; ++c) s[a][c] = batch::load_aligned(tmp[a] + c * width);
   }
+  template <index_t... L>
+  [[gnu::always_inline]] static inline void dot_keys(const float* xr, const float* const* kr, index_t full,
+                                                     batch* acc, std::integer_sequence<index_t, L...>) {
+    ((acc[L] = batch(0.0f)), ...);
+    for (index_t e = 0; e < full; e += width) {
+      const batch xe = batch::load_aligned(xr + e);
+      ((acc[L] = xsimd::fma(xe, batch::load_unaligned(kr[L] + e), acc[L])), ...);
+    }
+  }
+
 
   static void forward_task(const attention_dims& d, tensor_view<const float, 4> q, tensor_view<const float, 4> k,
                            tensor_view<const float, 4> v, float scale, vector_view<const std::int32_t> kv_begin,
@@ -236,7 +298,9 @@ struct simd_attention : Base {
     // Row r = (head g·G + r / nq, query i0 + r % nq); row `rows` is a zero dummy padding the last quad.
     buffer qs(static_cast<std::size_t>((rows + 1) * ld), 0.0f), acc(qs.size(), 0.0f);
     buffer kt(transpose ? static_cast<std::size_t>(std::max<index_t>(dim, 1) * block) : 0);
-    buffer vb(static_cast<std::size_t>(block * ld)), p(static_cast<std::size_t>(quad * block));
+    const bool v_in_place = ld == dim && v.stride(3) == 1;
+    const index_t v_ld = v_in_place ? v.stride(1) : ld;
+    buffer vb(v_in_place ? 0 : static_cast<std::size_t>(block * ld)), p(static_cast<std::size_t>(quad * block));
     std::vector<float> mx(static_cast<std::size_t>(rows + 1), neg_inf), sum(mx.size(), 0.0f);
     std::vector<index_t> row_end(mx.size(), -1);
     for (index_t r = 0; r < rows; ++r) {
@@ -251,10 +315,15 @@ struct simd_attention : Base {
     for (index_t j0 = lo; j0 < hi; j0 += block) {
       const index_t n = std::min(block, hi - j0);
       if (transpose) pack_keys(k, b, g, j0, n, dim, ld, kt.data(), nullptr);
-      std::fill(vb.begin(), vb.end(), 0.0f);
-      for (index_t j = 0; j < n; ++j) {
-        const float* src = &v(b, j0 + j, g, 0);
-        std::copy(src, src + dim, &vb[static_cast<std::size_t>(j * ld)]);
+      // V rows need a padded copy only when Dh is not a whole number of vectors (decoding's per-token tasks
+      // would otherwise spend as long copying a block of V as using it)
+      const float* vrows = v_in_place ? &v(b, j0, g, 0) : vb.data();
+      if (!v_in_place) {
+        std::fill(vb.begin(), vb.end(), 0.0f);
+        for (index_t j = 0; j < n; ++j) {
+          const float* src = &v(b, j0 + j, g, 0);
+          std::copy(src, src + dim, &vb[static_cast<std::size_t>(j * ld)]);
+        }
       }
       for (index_t r0 = 0; r0 < rows; r0 += quad) {
         index_t rq[quad], cnt[quad];
@@ -296,7 +365,7 @@ struct simd_attention : Base {
             for (index_t c = 0; c < ld; c += width) (batch::load_aligned(ar + c) * batch(corr)).store_aligned(ar + c);
           }
         }
-        accumulate_rows(acc.data(), ld, rq, p.data(), vb.data(), jmax);
+        accumulate_rows(acc.data(), ld, rq, std::min(quad, rows - r0), p.data(), vrows, v_ld, jmax);
       }
     }
     for (index_t r = 0; r < rows; ++r) {
@@ -374,7 +443,7 @@ struct simd_attention : Base {
         }
         if (want_dv) accumulate_keys(dva.data(), ld, rq, p.data(), dos.data(), jmax);
         if (want_dk) accumulate_keys(dka.data(), ld, rq, ds.data(), qs.data(), jmax);
-        if (want_dq) accumulate_rows(dqa.data(), ld, rq, ds.data(), kb.data(), jmax);
+        if (want_dq) accumulate_rows(dqa.data(), ld, rq, std::min(quad, rows - r0), ds.data(), kb.data(), ld, jmax);
       }
       for (index_t j = 0; j < n; ++j) {
         const auto off = static_cast<std::size_t>(j * ld);

@@ -198,9 +198,11 @@ struct gemm_engine {
     const index_t kc_max = std::min(k, blk::kc);
     const bool pre_b = sh.prepacked != nullptr;
     const bool share_b = !pre_b && sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
+    if (pre_b && n_ap == 1) {  // decoding's weights against a few rows
+      stream_prepacked(m, n, k, alpha, a, beta, c, rsc, csc, sh.prepacked);
+      return;
+    }
     const bool b_direct = !pre_b && !share_b && reads_b_in_place(m, n, k, b);
-    // prepacked B against one panel of A: every B panel is read once, from memory (decoding's weights)
-    const bool stream_b = pre_b && n_ap == 1;
     float* bpack = share_b || pre_b ? nullptr : gemm_scratch(0, static_cast<std::size_t>(kc_max * nc_max));
     float* apack =
         share_a ? nullptr : gemm_scratch(1, static_cast<std::size_t>((n_ap + n_ic - 1) / n_ic * mr * blk::lda));
@@ -246,9 +248,33 @@ struct gemm_engine {
               if (!packed) bp = b.data + pc * b.rs + j;
             for (index_t p = p0; p < p1; ++p)
               tile(std::min(mr, m - p * mr), cols, kc, ap[p - p0], bp, packed ? nr : b.rs, alpha, beta_k,
-                   c + p * mr * rsc + j * csc, rsc, csc, stream_b);
+                   c + p * mr * rsc + j * csc, rsc, csc, false);
           }
         }
+      }
+    }
+  }
+
+  /// One panel of A (m ≤ MR rows) against prepacked B, whose every panel is then read once, from memory: each
+  /// B panel is taken whole (all of K, a KC slice at a time, into the same tile of C) before the next, so B
+  /// streams in address order from its first byte to its last — what the hardware prefetcher and the kernel's
+  /// own prefetch (StreamB) follow. (The blocked order, a KC slice of every panel in turn, jumps to another
+  /// panel every KC rows and prefetches past each slice's end into rows read only later.)
+  template <class TA>
+  static void stream_prepacked(index_t m, index_t n, index_t k, float alpha, const gemm_operand<TA>& a, float beta,
+                               float* c, index_t rsc, index_t csc, const float* prepacked) {
+    const index_t slices = (k + blk::kc - 1) / blk::kc;
+    float* apack = gemm_scratch(1, static_cast<std::size_t>(slices * mr * blk::lda));
+    for (index_t s = 0; s < slices; ++s) {
+      const index_t pc = s * blk::kc;
+      gemm_pack_a_panel<Arch, blk::lda>(a, 0, m, pc, std::min(blk::kc, k - pc), apack + s * mr * blk::lda);
+    }
+    for (index_t j = 0; j < n; j += nr) {
+      const float* panel = prepacked + (j / nr) * k * nr;
+      for (index_t s = 0; s < slices; ++s) {
+        const index_t pc = s * blk::kc;
+        tile(m, std::min(nr, n - j), std::min(blk::kc, k - pc), apack + s * mr * blk::lda, panel + pc * nr, nr,
+             alpha, pc == 0 ? beta : 1.0f, c + j * csc, rsc, csc, true);
       }
     }
   }

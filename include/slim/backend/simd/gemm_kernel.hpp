@@ -53,15 +53,26 @@ struct gemm_blocking {
   static constexpr index_t stream_b_min_rows = 4;
 };
 
-/// x·y + z, fused where the architecture has FMA (xsimd 8.1 leaves AVX-512's to the compiler's
-/// contraction, so it is named here; without FMA, as on SSE2, it is a multiply and an add).
+/// x·y + z, fused where the architecture or the build has FMA (xsimd 8.1 leaves AVX-512's to the compiler's
+/// contraction, so it is named here; without FMA, as on SSE2 built without -mfma, a multiply and an add).
 template <class Arch>
 inline xsimd::batch<float, Arch> gemm_fmadd(const xsimd::batch<float, Arch>& x, const xsimd::batch<float, Arch>& y,
                                             const xsimd::batch<float, Arch>& z) noexcept {
 #if defined(__x86_64__) || defined(__i386__)
   if constexpr (std::is_base_of_v<xsimd::avx512f, Arch>) {
     return _mm512_fmadd_ps(x, y, z);
-  } else
+  }
+#if defined(__FMA__)
+  // An SSE or AVX batch in a build with FMA (-march=native, say): fused by name too. Left to contraction, the
+  // same source fused one way at one call site and the other way at another (β·C + α·acc has two products),
+  // and the packed-B and plain-B paths stopped being bit-identical.
+  else if constexpr (sizeof(xsimd::batch<float, Arch>) == 16) {
+    return _mm_fmadd_ps(x, y, z);
+  } else if constexpr (sizeof(xsimd::batch<float, Arch>) == 32) {
+    return _mm256_fmadd_ps(x, y, z);
+  }
+#endif
+  else
 #endif
   {
     return xsimd::fma(x, y, z);
