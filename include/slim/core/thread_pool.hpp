@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -62,17 +63,23 @@ class thread_pool {
       task_ = &task;
       count_ = count;
       next_.store(0, std::memory_order_relaxed);
-      pending_ = static_cast<index_t>(workers_.size());
+      pending_.store(static_cast<index_t>(workers_.size()), std::memory_order_relaxed);
       error_ = nullptr;
-      ++generation_;
+      generation_.fetch_add(1, std::memory_order_release);
     }
     wake_.notify_all();
     drain();
+    spin_until([this] { return pending_.load(std::memory_order_acquire) == 0; });
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return pending_ == 0; });
+    done_.wait(lock, [this] { return pending_.load(std::memory_order_acquire) == 0; });
     task_ = nullptr;
     if (error_) std::rethrow_exception(error_);
   }
+
+  /// How long a worker keeps polling for the next job, and the caller for the workers to finish, before
+  /// sleeping on a condition variable. The ops of a training step follow each other within tens of µs, about
+  /// what waking a sleeping thread costs on a VM; polling bridges those gaps, sleeping takes over after it.
+  static constexpr std::chrono::microseconds spin_time{200};
 
  private:
   static bool& inside_task() noexcept {
@@ -83,6 +90,7 @@ class thread_pool {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
+      stop_flag_.store(true, std::memory_order_relaxed);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -103,19 +111,43 @@ class thread_pool {
       }
     }
   }
+  /// Polls `ready` (a pause between polls, a yield of the core every 64) for up to spin_time; returns whether it
+  /// became true.
+  template <class Ready>
+  static bool spin_until(Ready&& ready) noexcept {
+    const auto until = std::chrono::steady_clock::now() + spin_time;
+    for (;;) {
+      for (int i = 0; i < 64; ++i) {
+        if (ready()) return true;
+        cpu_relax();
+      }
+      if (std::chrono::steady_clock::now() >= until) return ready();
+      std::this_thread::yield();  // a thread waiting for this core (more threads than cores) gets it
+    }
+  }
+  static void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+  }
   void worker_loop() {
     std::size_t seen = 0;
     for (;;) {
+      spin_until([&] {
+        return generation_.load(std::memory_order_acquire) != seen || stop_flag_.load(std::memory_order_relaxed);
+      });
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+        wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
         if (stop_) return;
-        seen = generation_;
+        seen = generation_.load(std::memory_order_relaxed);
       }
       drain();
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        if (--pending_ == 0) done_.notify_all();
+      if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex_);  // the caller checks pending_ under the lock before sleeping
+        done_.notify_all();
       }
     }
   }
@@ -128,9 +160,10 @@ class thread_pool {
   const std::function<void(index_t)>* task_ = nullptr;
   index_t count_ = 0;
   std::atomic<index_t> next_{0};
-  index_t pending_ = 0;
-  std::size_t generation_ = 0;
+  std::atomic<index_t> pending_{0};
+  std::atomic<std::size_t> generation_{0};  // written under mutex_; read by spinning workers without it
   bool stop_ = false;
+  std::atomic<bool> stop_flag_{false};  // stop_, for the spinning workers
   std::exception_ptr error_;
 };
 
