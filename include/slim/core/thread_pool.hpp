@@ -89,8 +89,7 @@ class thread_pool {
   void stop_workers() noexcept {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      stop_ = true;
-      stop_flag_.store(true, std::memory_order_relaxed);
+      stop_.store(true, std::memory_order_relaxed);
     }
     wake_.notify_all();
     for (auto& w : workers_) w.join();
@@ -111,17 +110,16 @@ class thread_pool {
       }
     }
   }
-  /// Polls `ready` (a pause between polls, a yield of the core every 64) for up to spin_time; returns whether it
-  /// became true.
+  /// Polls `ready` (a pause between polls, a yield of the core every 64) until it holds or spin_time has passed.
   template <class Ready>
-  static bool spin_until(Ready&& ready) noexcept {
+  static void spin_until(Ready&& ready) noexcept {
     const auto until = std::chrono::steady_clock::now() + spin_time;
     for (;;) {
       for (int i = 0; i < 64; ++i) {
-        if (ready()) return true;
+        if (ready()) return;
         cpu_relax();
       }
-      if (std::chrono::steady_clock::now() >= until) return ready();
+      if (std::chrono::steady_clock::now() >= until) return;
       std::this_thread::yield();  // a thread waiting for this core (more threads than cores) gets it
     }
   }
@@ -136,12 +134,14 @@ class thread_pool {
     std::size_t seen = 0;
     for (;;) {
       spin_until([&] {
-        return generation_.load(std::memory_order_acquire) != seen || stop_flag_.load(std::memory_order_relaxed);
+        return generation_.load(std::memory_order_acquire) != seen || stop_.load(std::memory_order_relaxed);
       });
       {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
-        if (stop_) return;
+        wake_.wait(lock, [&] {
+          return stop_.load(std::memory_order_relaxed) || generation_.load(std::memory_order_relaxed) != seen;
+        });
+        if (stop_.load(std::memory_order_relaxed)) return;
         seen = generation_.load(std::memory_order_relaxed);
       }
       drain();
@@ -162,8 +162,7 @@ class thread_pool {
   std::atomic<index_t> next_{0};
   std::atomic<index_t> pending_{0};
   std::atomic<std::size_t> generation_{0};  // written under mutex_; read by spinning workers without it
-  bool stop_ = false;
-  std::atomic<bool> stop_flag_{false};  // stop_, for the spinning workers
+  std::atomic<bool> stop_{false};           // likewise
   std::exception_ptr error_;
 };
 

@@ -192,16 +192,16 @@ struct gemm_engine {
                      float beta, float* c, index_t rsc, index_t csc, const gemm_sharing& sh, index_t part,
                      index_t parts) {
     const index_t n_ap = (m + mr - 1) / mr;  // A panels
-    const index_t per_block = blk::mc / mr;
-    const index_t n_ic = (n_ap + per_block - 1) / per_block;  // blocks of A panels, sizes within 1 panel
-    const index_t nc_max = std::min(round_up(n, nr), blk::nc);
-    const index_t kc_max = std::min(k, blk::kc);
     const bool pre_b = sh.prepacked != nullptr;
-    const bool share_b = !pre_b && sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
     if (pre_b && n_ap == 1) {  // decoding's weights against a few rows
       stream_prepacked(m, n, k, alpha, a, beta, c, rsc, csc, sh.prepacked);
       return;
     }
+    const index_t per_block = blk::mc / mr;
+    const index_t n_ic = (n_ap + per_block - 1) / per_block;  // blocks of A panels, sizes within 1 panel
+    const index_t nc_max = std::min(round_up(n, nr), blk::nc);
+    const index_t kc_max = std::min(k, blk::kc);
+    const bool share_b = !pre_b && sh.state && sh.b_panels > 0, share_a = sh.state && sh.a_panels > 0;
     const bool b_direct = !pre_b && !share_b && reads_b_in_place(m, n, k, b);
     float* bpack = share_b || pre_b ? nullptr : gemm_scratch(0, static_cast<std::size_t>(kc_max * nc_max));
     float* apack =
