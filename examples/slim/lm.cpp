@@ -17,12 +17,9 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-#include <xsimd/xsimd.hpp>
 
+#include "backends.hpp"
 #include "commands.hpp"
-#include "cpu.hpp"
-#include "slim/backend/scalar.hpp"
-#include "slim/backend/simd.hpp"
 #include "slim/core/error.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/io/hf_checkpoint.hpp"
@@ -128,15 +125,8 @@ lm_options parse_lm(std::string_view command, args a) {
   lm_options o;
   o.command = command;
   constexpr long long big = 1000000000;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    std::string_view name = a[i], value;
-    bool inline_value = false;
-    if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      inline_value = true;
-    }
-    if (!name.starts_with("--")) throw usage_error(str("unexpected argument '", name, "'"));
+  for (option_reader r(a); r.next();) {
+    const std::string_view name = r.name();
     const bool known_flag =
         name == "--greedy" || name == "--ignore-eos" || name == "--full" || name == "--rslora" || name == "--normalize";
     static constexpr auto known_valued = std::to_array<std::string_view>(
@@ -149,7 +139,7 @@ lm_options parse_lm(std::string_view command, args a) {
     if (!accepts(command, name)) throw usage_error(str(name, " does not apply to `lm ", command, "`"));
     o.given.emplace_back(name);
     if (known_flag) {
-      if (inline_value) throw usage_error(str(name, " takes no value"));
+      r.no_value();
       if (name == "--greedy") o.greedy = true;
       if (name == "--ignore-eos") o.ignore_eos = true;
       if (name == "--full") o.full = true;
@@ -157,10 +147,7 @@ lm_options parse_lm(std::string_view command, args a) {
       if (name == "--normalize") o.normalize = true;
       continue;
     }
-    if (!inline_value) {
-      if (i + 1 == a.size()) throw usage_error(str(name, " needs a value"));
-      value = a[++i];
-    }
+    const std::string_view value = r.value();
     if (name == "--model")
       o.model = value;
     else if (name == "--adapter")
@@ -223,9 +210,7 @@ lm_options parse_lm(std::string_view command, args a) {
       o.lr = parse_real(name, value, 0, 1e3);
   }
   if (o.model.empty()) throw usage_error(str("lm ", command, " needs --model DIR"));
-  if (o.backend != "auto" && o.backend != "scalar" && o.backend != "sse2" && o.backend != "avx2" &&
-      o.backend != "avx512")
-    throw usage_error(str("--backend wants auto, scalar, sse2, avx2 or avx512, not '", o.backend, "'"));
+  check_backend_name(o.backend);
   if (command == "logits" && !o.have_ids) throw usage_error("lm logits needs --ids 5,17,...");
   if (command == "generate") {
     if (o.have_ids == !o.prompt.empty()) throw usage_error("lm generate needs one of --ids 5,17,... or --prompt TEXT");
@@ -248,30 +233,7 @@ lm_options parse_lm(std::string_view command, args a) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Backends and adapter policies
-
-/// Runs f(backend, name) on the backend --backend names (auto: the widest SIMD architecture compiled in that this
-/// CPU runs), its thread pool set.
-template <class F>
-int with_backend(const lm_options& o, thread_pool& pool, F&& f) {
-  const cpu_features cpu = cpu_features::detect();
-  auto with_pool = [&](auto be) {
-    be.pool = &pool;
-    return be;
-  };
-  const std::string& want = o.backend;
-#if XSIMD_WITH_AVX512BW
-  if ((want == "auto" || want == "avx512") && cpu.runs_avx512bw())
-    return f(with_pool(backend::simd<xsimd::avx512bw>{}), "simd<avx512bw>");
-#endif
-#if XSIMD_WITH_FMA3_AVX2
-  if ((want == "auto" || want == "avx2") && cpu.runs_fma3_avx2())
-    return f(with_pool(backend::simd<xsimd::fma3<xsimd::avx2>>{}), "simd<fma3<avx2>>");
-#endif
-  if (want == "auto" || want == "sse2") return f(with_pool(backend::simd<xsimd::sse2>{}), "simd<sse2>");
-  if (want == "scalar") return f(backend::scalar{}, "scalar");
-  throw usage_error(str("--backend ", want, ": not compiled into this program or not supported by this CPU"));
-}
+// Adapter policies
 
 using nn::projection;
 constexpr unsigned bit(projection p) { return 1u << static_cast<unsigned>(p); }
@@ -462,7 +424,7 @@ void print_line(const std::string& s) {
 int run_logits(const lm_options& o, thread_pool& pool) {
   const io::hf_checkpoint ck(o.model);
   const adapter_info ad = o.adapter.empty() ? adapter_info{} : read_adapter(o.adapter);
-  return with_backend(o, pool, [&](const auto& be, std::string_view) {
+  return with_backend(o.backend, pool, [&](const auto& be, std::string_view) {
     using B = std::decay_t<decltype(be)>;
     return with_policy(ad.mask, [&]<class Policy>() {
       auto model = load_decoder<B, Policy>(ck, ad.lora, o.adapter);
@@ -509,7 +471,7 @@ int run_generate(const lm_options& o, thread_pool& pool) {
   gen.stop_tokens = !o.stop_ids.empty() ? o.stop_ids
                     : o.ignore_eos      ? std::vector<std::int32_t>{}
                                         : eos_ids(o.model, config);
-  return with_backend(o, pool, [&](const auto& be, std::string_view) {
+  return with_backend(o.backend, pool, [&](const auto& be, std::string_view) {
     using B = std::decay_t<decltype(be)>;
     return with_policy(ad.mask, [&]<class Policy>() {
       auto model = load_decoder<B, Policy>(ck, ad.lora, o.adapter);
@@ -587,7 +549,7 @@ int run_train(const lm_options& o, thread_pool& pool) {
   tc.checkpoint_dir = o.out;
   std::fprintf(stderr, "[slim lm] %zu examples from %s; %s\n", examples.size(), o.data.c_str(),
                o.full ? "full fine-tuning" : str("LoRA r=", o.rank, " on ", targets_name(mask)).c_str());
-  return with_backend(o, pool, [&](const auto& be, std::string_view backend_name) {
+  return with_backend(o.backend, pool, [&](const auto& be, std::string_view backend_name) {
     using B = std::decay_t<decltype(be)>;
     return with_policy(mask, [&]<class Policy>() {
       auto model = load_decoder<B, Policy>(ck, lcfg, "");
@@ -649,7 +611,7 @@ std::vector<std::string> read_texts_from_stdin() {
 
 int run_embed(const lm_options& o, thread_pool& pool) {
   const std::vector<std::string> texts = o.texts.empty() ? read_texts_from_stdin() : o.texts;
-  return with_backend(o, pool, [&](const auto& be, std::string_view) {
+  return with_backend(o.backend, pool, [&](const auto& be, std::string_view) {
     using B = std::decay_t<decltype(be)>;
     auto enc = nn::sentence_encoder<B>::from_pretrained(o.model);
     if (!o.pooling.empty()) enc.settings().options.pooling = o.pooling == "cls" ? nn::pooling::cls : nn::pooling::mean;
@@ -668,17 +630,8 @@ int run_embed(const lm_options& o, thread_pool& pool) {
 }  // namespace
 
 int run_lm(args a) {
-  if (a.empty() || a[0] == "--help" || a[0] == "-h" || a[0] == "help") {
-    std::fprintf(a.empty() ? stderr : stdout, "%s", lm_usage);
-    return a.empty() ? 2 : 0;
-  }
+  if (const auto status = usage_if_asked(a, lm_usage, "lm", {"logits", "generate", "train", "embed"})) return *status;
   const std::string_view command = a[0];
-  if (command != "logits" && command != "generate" && command != "train" && command != "embed")
-    throw usage_error(str("unknown lm subcommand '", command, "' (known: logits, generate, train, embed)"));
-  if (a.size() > 1 && (a[1] == "--help" || a[1] == "-h")) {
-    std::fprintf(stdout, "%s", lm_usage);
-    return 0;
-  }
   const lm_options o = parse_lm(command, a.subspan(1));
   thread_pool pool(static_cast<std::size_t>(o.threads));
   if (command == "logits") return run_logits(o, pool);

@@ -7,12 +7,9 @@
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <xsimd/xsimd.hpp>
 
+#include "backends.hpp"
 #include "commands.hpp"
-#include "cpu.hpp"
-#include "slim/backend/scalar.hpp"
-#include "slim/backend/simd.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/rec/load.hpp"
 #include "slim/rec/trainer.hpp"
@@ -61,24 +58,14 @@ struct rec_options {
 
 rec_options parse_rec(args a) {
   rec_options o;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    std::string_view name = a[i], value;
-    bool inline_value = false;
-    if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      inline_value = true;
-    }
+  for (option_reader r(a); r.next();) {
+    const std::string_view name = r.name();
     if (name == "--select-full" || name == "--trace-test") {
-      if (inline_value) throw usage_error(str(name, " takes no value"));
+      r.no_value();
       (name == "--select-full" ? o.select_full : o.trace_test) = true;
       continue;
     }
-    if (!name.starts_with("--")) throw usage_error(str("unexpected argument '", name, "'"));
-    if (!inline_value) {
-      if (i + 1 == a.size()) throw usage_error(str(name, " needs a value"));
-      value = a[++i];
-    }
+    const std::string_view value = r.value();
     constexpr long long big = 1000000000;
     if (name == "--data")
       o.data = value;
@@ -140,9 +127,7 @@ rec_options parse_rec(args a) {
     throw usage_error(str("--model wants sasrec or gru4rec, not '", o.model, "'"));
   if (!o.loss.empty() && o.loss != "bce" && o.loss != "ce")
     throw usage_error(str("--loss wants bce or ce, not '", o.loss, "'"));
-  if (o.backend != "auto" && o.backend != "scalar" && o.backend != "sse2" && o.backend != "avx2" &&
-      o.backend != "avx512")
-    throw usage_error(str("--backend wants auto, scalar, sse2, avx2 or avx512, not '", o.backend, "'"));
+  check_backend_name(o.backend);
   if (o.model == "sasrec" && o.dim > 0 && o.dim % o.heads != 0)
     throw usage_error(str("--dim ", std::to_string(o.dim), " is not a multiple of --heads ", std::to_string(o.heads)));
   try {
@@ -298,29 +283,6 @@ nlohmann::json train_on(const B& be, std::string_view backend_name, const rec_op
   return out;
 }
 
-/// Picks the backend (auto: the widest SIMD architecture compiled in that this CPU runs) and trains.
-nlohmann::json dispatch(const rec_options& o, const rec::sequence_split& split, const rec::dataset& data,
-                        thread_pool& pool) {
-  const cpu_features cpu = cpu_features::detect();
-  auto with_pool = [&](auto be) {
-    be.pool = &pool;
-    return be;
-  };
-  const std::string& want = o.backend;
-#if XSIMD_WITH_AVX512BW
-  if ((want == "auto" || want == "avx512") && cpu.runs_avx512bw())
-    return train_on(with_pool(backend::simd<xsimd::avx512bw>{}), "simd<avx512bw>", o, split, data);
-#endif
-#if XSIMD_WITH_FMA3_AVX2
-  if ((want == "auto" || want == "avx2") && cpu.runs_fma3_avx2())
-    return train_on(with_pool(backend::simd<xsimd::fma3<xsimd::avx2>>{}), "simd<fma3<avx2>>", o, split, data);
-#endif
-  if (want == "auto" || want == "sse2")
-    return train_on(with_pool(backend::simd<xsimd::sse2>{}), "simd<sse2>", o, split, data);
-  if (want == "scalar") return train_on(backend::scalar{}, "scalar", o, split, data);
-  throw usage_error(str("--backend ", want, ": not compiled into this program or not supported by this CPU"));
-}
-
 int rec_train(args a) {
   const rec_options o = parse_rec(a);
   rec::load_options lo;
@@ -332,7 +294,9 @@ int rec_train(args a) {
                static_cast<long long>(split.num_users()), static_cast<long long>(split.num_items),
                static_cast<long long>(loaded.data.num_interactions()), o.model.c_str());
   thread_pool pool(static_cast<std::size_t>(o.threads));
-  const nlohmann::json out = dispatch(o, split, loaded.data, pool);
+  const nlohmann::json out = with_backend(o.backend, pool, [&](const auto& be, std::string_view backend_name) {
+    return train_on(be, backend_name, o, split, loaded.data);
+  });
   std::printf("%s\n", out.dump().c_str());
   return 0;
 }
@@ -340,18 +304,8 @@ int rec_train(args a) {
 }  // namespace
 
 int run_rec(args a) {
-  if (a.empty() || a[0] == "--help" || a[0] == "-h" || a[0] == "help") {
-    std::fprintf(a.empty() ? stderr : stdout, "%s", rec_usage);
-    return a.empty() ? 2 : 0;
-  }
-  if (a[0] == "train") {
-    if (a.size() > 1 && (a[1] == "--help" || a[1] == "-h")) {
-      std::fprintf(stdout, "%s", rec_usage);
-      return 0;
-    }
-    return rec_train(a.subspan(1));
-  }
-  throw usage_error(str("unknown rec subcommand '", a[0], "' (known: train)"));
+  if (const auto status = usage_if_asked(a, rec_usage, "rec", {"train"})) return *status;
+  return rec_train(a.subspan(1));
 }
 
 }  // namespace slim::cli

@@ -220,6 +220,59 @@ class rationale_user_side {
   nn::buffer<T> r_, q_, out_, dq_, dz_;
 };
 
+/// What the three text fusions share: the item side, the user side where the fusion has one, and the
+/// FusionPolicy interface over them. A user side of none is the identity (s = h).
+template <class Backend, class T>
+class text_fusion_module {
+ public:
+  /// with_ids: e_i = id_i + g_l(t_i) (else g_l(t_i) alone); with_users: s = h + g_f(r_u) (else s = h).
+  text_fusion_module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
+                     const text_fusion_config& cfg, bool with_ids, bool with_users, const char* where)
+      : items_(prefix, dim, num_items, side.items, with_ids, cfg.dropout, where) {
+    if (with_users) users_.emplace(prefix, dim, side.users, cfg.dropout, where);
+  }
+
+  /// The item-text projection g_l (e_item -> dim).
+  nn::linear<Backend, T>& g_l() noexcept { return items_.g_l; }
+  void configure(const text_fusion_config& cfg) {
+    items_.set_dropout(cfg.dropout);
+    if (users_) users_->set_dropout(cfg.dropout);
+  }
+
+  template <class F>
+  void visit_parameters(F&& f) {
+    items_.g_l.visit_parameters(f);
+    if (users_) users_->g_f.visit_parameters(f);
+  }
+  void reset_parameters(std::uint64_t seed) {
+    items_.reset_parameters(seed);
+    if (users_) users_->reset_parameters(seed);
+  }
+
+  matrix_view<const T> items_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> id_table) {
+    return items_.forward(be, ctx, id_table);
+  }
+  /// Without IDs only g_l receives gradient; d_id_table is left untouched.
+  void items_backward(const Backend& be, matrix_view<const T> d_items, matrix_view<T> d_id_table) {
+    items_.backward(be, d_items, d_id_table);
+  }
+  matrix_view<const T> users_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> states,
+                                     std::span<const index_t> row_users) {
+    if (users_) return users_->forward(be, ctx, states, row_users);
+    return states;
+  }
+  void users_backward(const Backend& be, matrix_view<const T> d_users, matrix_view<T> d_states) {
+    if (users_)
+      users_->backward(be, d_users, d_states);
+    else
+      nn::add_rows(be, d_users, d_states);
+  }
+
+ protected:
+  text_item_side<Backend, T> items_;
+  std::optional<rationale_user_side<Backend, T>> users_;
+};
+
 }  // namespace detail
 
 /// "+text" (the SLIM paper's ID + item text): e_i = id_i + g_l(t_i), e_0 = 0; users unchanged (s = h).
@@ -230,39 +283,14 @@ struct text_concat {
   static constexpr bool identity = false;
 
   template <class Backend, class T>
-  class module {
+  class module : public detail::text_fusion_module<Backend, T> {
+    using base = detail::text_fusion_module<Backend, T>;
+
    public:
     /// Throws slim::error when side.items is not a (num_items+1, e > 0) table.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :items_(prefix, dim, num_items, side.items, true, cfg.dropout,
-                                                       "slim::rec::text_concat") {}
-
-    /// The item-text projection g_l (e_item -> dim).
-    nn::linear<Backend, T>& g_l() noexcept { return items_.g_l; }
-    void configure(const text_fusion_config& cfg) { items_.set_dropout(cfg.dropout); }
-
-    template <class F>
-    void visit_parameters(F&& f) {
-      items_.g_l.visit_parameters(f);
-    }
-    void reset_parameters(std::uint64_t seed) { items_.reset_parameters(seed); }
-
-    matrix_view<const T> items_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> id_table) {
-      return items_.forward(be, ctx, id_table);
-    }
-    void items_backward(const Backend& be, matrix_view<const T> d_items, matrix_view<T> d_id_table) {
-      items_.backward(be, d_items, d_id_table);
-    }
-    matrix_view<const T> users_forward(const Backend&, const nn::step_context&, matrix_view<const T> states,
-                                       std::span<const index_t> /*row_users*/) {
-      return states;
-    }
-    void users_backward(const Backend& be, matrix_view<const T> d_users, matrix_view<T> d_states) {
-      nn::add_rows(be, d_users, d_states);
-    }
-
-   private:
-    detail::text_item_side<Backend, T> items_;
+           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/true,
+                                                     /*with_users=*/false, "slim::rec::text_concat") {}
   };
 };
 
@@ -274,50 +302,17 @@ struct slim_fusion {
   static constexpr bool identity = false;
 
   template <class Backend, class T>
-  class module {
+  class module : public detail::text_fusion_module<Backend, T> {
+    using base = detail::text_fusion_module<Backend, T>;
+
    public:
     /// Throws slim::error when side.items is not (num_items+1, e > 0) or side.users is empty.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :items_(prefix, dim, num_items, side.items, true, cfg.dropout,
-                                                       "slim::rec::slim_fusion"),
-        users_(prefix, dim, side.users, cfg.dropout, "slim::rec::slim_fusion") {}
+           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/true,
+                                                     /*with_users=*/true, "slim::rec::slim_fusion") {}
 
-    /// The item-text projection g_l (e_item -> dim).
-    nn::linear<Backend, T>& g_l() noexcept { return items_.g_l; }
     /// The rationale map g_f (e_user -> dim).
-    nn::linear<Backend, T>& g_f() noexcept { return users_.g_f; }
-    void configure(const text_fusion_config& cfg) {
-      items_.set_dropout(cfg.dropout);
-      users_.set_dropout(cfg.dropout);
-    }
-
-    template <class F>
-    void visit_parameters(F&& f) {
-      items_.g_l.visit_parameters(f);
-      users_.g_f.visit_parameters(f);
-    }
-    void reset_parameters(std::uint64_t seed) {
-      items_.reset_parameters(seed);
-      users_.reset_parameters(seed);
-    }
-
-    matrix_view<const T> items_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> id_table) {
-      return items_.forward(be, ctx, id_table);
-    }
-    void items_backward(const Backend& be, matrix_view<const T> d_items, matrix_view<T> d_id_table) {
-      items_.backward(be, d_items, d_id_table);
-    }
-    matrix_view<const T> users_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> states,
-                                       std::span<const index_t> row_users) {
-      return users_.forward(be, ctx, states, row_users);
-    }
-    void users_backward(const Backend& be, matrix_view<const T> d_users, matrix_view<T> d_states) {
-      users_.backward(be, d_users, d_states);
-    }
-
-   private:
-    detail::text_item_side<Backend, T> items_;
-    detail::rationale_user_side<Backend, T> users_;
+    nn::linear<Backend, T>& g_f() noexcept { return this->users_->g_f; }
   };
 };
 
@@ -329,63 +324,25 @@ struct text_matching {
   static constexpr bool identity = false;
 
   template <class Backend, class T>
-  class module {
+  class module : public detail::text_fusion_module<Backend, T> {
+    using base = detail::text_fusion_module<Backend, T>;
+
    public:
     /// Throws slim::error when side.items is not (num_items+1, e > 0), or side.users is non-empty with a
     /// zero extent.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :items_(prefix, dim, num_items, side.items, false, cfg.dropout,
-                                                       "slim::rec::text_matching") {
-      if (side.users.extent(0) != 0 || side.users.extent(1) != 0)
-        users_.emplace(prefix, dim, side.users, cfg.dropout, "slim::rec::text_matching");
-    }
+           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/false,
+                                                     /*with_users=*/side.users.extent(0) != 0 ||
+                                                         side.users.extent(1) != 0,
+                                                     "slim::rec::text_matching") {}
 
-    /// The item-text projection g_l (e_item -> dim).
-    nn::linear<Backend, T>& g_l() noexcept { return items_.g_l; }
     /// Whether the user side is on (side.users was given).
-    bool has_user_side() const noexcept { return users_.has_value(); }
+    bool has_user_side() const noexcept { return this->users_.has_value(); }
     /// The rationale map g_f (e_user -> dim); requires has_user_side().
     nn::linear<Backend, T>& g_f() {
-      require(users_.has_value(), "slim::rec::text_matching", "no user side: side.users was empty");
-      return users_->g_f;
+      require(this->users_.has_value(), "slim::rec::text_matching", "no user side: side.users was empty");
+      return this->users_->g_f;
     }
-    void configure(const text_fusion_config& cfg) {
-      items_.set_dropout(cfg.dropout);
-      if (users_) users_->set_dropout(cfg.dropout);
-    }
-
-    template <class F>
-    void visit_parameters(F&& f) {
-      items_.g_l.visit_parameters(f);
-      if (users_) users_->g_f.visit_parameters(f);
-    }
-    void reset_parameters(std::uint64_t seed) {
-      items_.reset_parameters(seed);
-      if (users_) users_->reset_parameters(seed);
-    }
-
-    matrix_view<const T> items_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> id_table) {
-      return items_.forward(be, ctx, id_table);
-    }
-    /// Only g_l receives gradient; d_id_table is left untouched.
-    void items_backward(const Backend& be, matrix_view<const T> d_items, matrix_view<T> d_id_table) {
-      items_.backward(be, d_items, d_id_table);
-    }
-    matrix_view<const T> users_forward(const Backend& be, const nn::step_context& ctx, matrix_view<const T> states,
-                                       std::span<const index_t> row_users) {
-      if (users_) return users_->forward(be, ctx, states, row_users);
-      return states;
-    }
-    void users_backward(const Backend& be, matrix_view<const T> d_users, matrix_view<T> d_states) {
-      if (users_)
-        users_->backward(be, d_users, d_states);
-      else
-        nn::add_rows(be, d_users, d_states);
-    }
-
-   private:
-    detail::text_item_side<Backend, T> items_;
-    std::optional<detail::rationale_user_side<Backend, T>> users_;
   };
 };
 

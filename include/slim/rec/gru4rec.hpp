@@ -25,6 +25,7 @@
 #include "slim/nn/init.hpp"
 #include "slim/nn/linear.hpp"
 #include "slim/rec/dataset.hpp"
+#include "slim/rec/detail/encode.hpp"
 #include "slim/rec/fusion.hpp"
 #include "slim/rec/objective.hpp"
 
@@ -179,49 +180,37 @@ class gru4rec {
   void encode(const Backend& be, std::span<const std::vector<item_id>> histories, std::span<const index_t> users,
               matrix_view<T> out) {
     constexpr const char* where = "slim::rec::gru4rec::encode";
-    const index_t r_total = static_cast<index_t>(histories.size());
-    require(static_cast<index_t>(users.size()) == r_total, where, "users has ", users.size(), " entries, histories ",
-            r_total);
-    require_shape(out, {r_total, dim()}, where, "out");
-    const nn::step_context ctx{};
-    const auto table = fusion.items_forward(be, ctx, item_embedding.weight.matrix());
-    constexpr index_t chunk = 512;
-    for (index_t r0 = 0; r0 < r_total; r0 += chunk) {
-      const index_t rn = std::min(chunk, r_total - r0);
-      order_.resize(static_cast<std::size_t>(rn));
-      lengths_.resize(static_cast<std::size_t>(rn));
-      for (index_t r = 0; r < rn; ++r) {
-        const auto& h = histories[static_cast<std::size_t>(r0 + r)];
-        require(!h.empty(), where, "history ", r0 + r, " is empty");
-        order_[static_cast<std::size_t>(r)] = r0 + r;
-        lengths_[static_cast<std::size_t>(r)] = std::min<index_t>(static_cast<index_t>(h.size()), cfg_.max_len);
-      }
-      sort_by_length();
-      in_ids_.clear();
-      batch_sizes_.clear();
-      last_row_.assign(static_cast<std::size_t>(rn), 0);
-      const index_t steps = lengths_[perm_[0]];
-      for (index_t t = 0; t < steps; ++t) {
-        index_t k = 0;
-        for (; k < rn && lengths_[perm_[static_cast<std::size_t>(k)]] > t; ++k) {
-          const std::size_t p = perm_[static_cast<std::size_t>(k)];
-          const auto& h = histories[static_cast<std::size_t>(order_[p])];
-          const index_t m = lengths_[p];
-          const item_id it = h[h.size() - static_cast<std::size_t>(m - t)];
-          require(it >= 1 && it <= num_items_, where, "history ", order_[p], " holds item ", it, " outside [1, ",
-                  num_items_, "]");
-          if (t == m - 1) last_row_[p] = static_cast<index_t>(in_ids_.size());
-          in_ids_.push_back(it);
-        }
-        batch_sizes_.push_back(k);
-      }
-      const auto o = run(be, ctx, table);
-      const auto last = last_.resize(rn, dim());
-      for (index_t r = 0; r < rn; ++r) std::copy_n(&o(last_row_[static_cast<std::size_t>(r)], 0), dim(), &last(r, 0));
-      const auto s = fusion.users_forward(be, ctx, last,
-                                          users.subspan(static_cast<std::size_t>(r0), static_cast<std::size_t>(rn)));
-      nn::copy_rows(be, s, nn::row_range(out, r0, rn));
-    }
+    detail::encode_in_chunks(
+        *this, be, histories, users, out, 512, where, [&](matrix_view<const T> table, index_t r0, index_t rn) {
+          order_.resize(static_cast<std::size_t>(rn));
+          lengths_.resize(static_cast<std::size_t>(rn));
+          for (index_t r = 0; r < rn; ++r) {
+            order_[static_cast<std::size_t>(r)] = r0 + r;
+            lengths_[static_cast<std::size_t>(r)] =
+                static_cast<index_t>(detail::recent_items(histories, r0 + r, cfg_.max_len, num_items_, where).size());
+          }
+          sort_by_length();
+          in_ids_.clear();
+          batch_sizes_.clear();
+          last_row_.assign(static_cast<std::size_t>(rn), 0);
+          const index_t steps = lengths_[perm_[0]];
+          for (index_t t = 0; t < steps; ++t) {
+            index_t k = 0;
+            for (; k < rn && lengths_[perm_[static_cast<std::size_t>(k)]] > t; ++k) {
+              const std::size_t p = perm_[static_cast<std::size_t>(k)];
+              const auto& h = histories[static_cast<std::size_t>(order_[p])];
+              const index_t m = lengths_[p];
+              if (t == m - 1) last_row_[p] = static_cast<index_t>(in_ids_.size());
+              in_ids_.push_back(h[h.size() - static_cast<std::size_t>(m - t)]);
+            }
+            batch_sizes_.push_back(k);
+          }
+          const auto o = run(be, nn::step_context{}, table);
+          const auto last = last_.resize(rn, dim());
+          for (index_t r = 0; r < rn; ++r)
+            std::copy_n(&o(last_row_[static_cast<std::size_t>(r)], 0), dim(), &last(r, 0));
+          return matrix_view<const T>(last);
+        });
   }
 
  private:

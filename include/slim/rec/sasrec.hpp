@@ -30,6 +30,7 @@
 #include "slim/nn/init.hpp"
 #include "slim/nn/layernorm.hpp"
 #include "slim/rec/dataset.hpp"
+#include "slim/rec/detail/encode.hpp"
 #include "slim/rec/fusion.hpp"
 #include "slim/rec/objective.hpp"
 
@@ -239,46 +240,33 @@ class sasrec {
   void encode(const Backend& be, std::span<const std::vector<item_id>> histories, std::span<const index_t> users,
               matrix_view<T> out) {
     constexpr const char* where = "slim::rec::sasrec::encode";
-    const index_t r_total = static_cast<index_t>(histories.size());
-    require(static_cast<index_t>(users.size()) == r_total, where, "users has ", users.size(), " entries, histories ",
-            r_total);
-    require_shape(out, {r_total, dim()}, where, "out");
-    const nn::step_context ctx{};
-    const auto table = fusion.items_forward(be, ctx, item_emb.weight.matrix());
-    constexpr index_t chunk = 256;
-    for (index_t r0 = 0; r0 < r_total; r0 += chunk) {
-      const index_t rn = std::min(chunk, r_total - r0);
-      in_ids_.clear();
-      pos_ids_.clear();
-      offsets_.assign(1, 0);
-      for (index_t r = r0; r < r0 + rn; ++r) {
-        const auto& h = histories[static_cast<std::size_t>(r)];
-        require(!h.empty(), where, "history ", r, " is empty");
-        const index_t m = std::min<index_t>(static_cast<index_t>(h.size()), cfg_.max_len);
-        for (index_t j = 0; j < m; ++j) {
-          const item_id it = h[h.size() - static_cast<std::size_t>(m - j)];
-          require(it >= 1 && it <= num_items_, where, "history ", r, " holds item ", it, " outside [1, ", num_items_,
-                  "]");
-          in_ids_.push_back(it);
-          pos_ids_.push_back(static_cast<std::int32_t>(cfg_.max_len - m + j));
-        }
-        offsets_.push_back(static_cast<index_t>(in_ids_.size()));
-      }
-      // every block but the last over every row; the last block only for the last row of each sequence
-      const auto x = run_blocks(be, ctx, table, cfg_.blocks > 0 ? cfg_.blocks - 1 : 0);
-      const auto last = last_.resize(rn, dim());
-      if (cfg_.blocks > 0) {
-        blocks[static_cast<std::size_t>(cfg_.blocks - 1)].apply_last(be, x, nn::packed_sequences{offsets_}, last);
-      } else {
-        for (index_t r = 0; r < rn; ++r)
-          std::copy_n(&x(offsets_[static_cast<std::size_t>(r) + 1] - 1, 0), dim(), &last(r, 0));
-      }
-      const auto hl = hlast_.resize(rn, dim());
-      last_layernorm.apply(be, last, hl);
-      const auto s =
-          fusion.users_forward(be, ctx, hl, users.subspan(static_cast<std::size_t>(r0), static_cast<std::size_t>(rn)));
-      nn::copy_rows(be, s, nn::row_range(out, r0, rn));
-    }
+    detail::encode_in_chunks(
+        *this, be, histories, users, out, 256, where, [&](matrix_view<const T> table, index_t r0, index_t rn) {
+          in_ids_.clear();
+          pos_ids_.clear();
+          offsets_.assign(1, 0);
+          for (index_t r = r0; r < r0 + rn; ++r) {
+            const auto items = detail::recent_items(histories, r, cfg_.max_len, num_items_, where);
+            const index_t m = static_cast<index_t>(items.size());
+            for (index_t j = 0; j < m; ++j) {
+              in_ids_.push_back(items[static_cast<std::size_t>(j)]);
+              pos_ids_.push_back(static_cast<std::int32_t>(cfg_.max_len - m + j));
+            }
+            offsets_.push_back(static_cast<index_t>(in_ids_.size()));
+          }
+          // every block but the last over every row; the last block only for the last row of each sequence
+          const auto x = run_blocks(be, nn::step_context{}, table, cfg_.blocks > 0 ? cfg_.blocks - 1 : 0);
+          const auto last = last_.resize(rn, dim());
+          if (cfg_.blocks > 0) {
+            blocks[static_cast<std::size_t>(cfg_.blocks - 1)].apply_last(be, x, nn::packed_sequences{offsets_}, last);
+          } else {
+            for (index_t r = 0; r < rn; ++r)
+              std::copy_n(&x(offsets_[static_cast<std::size_t>(r) + 1] - 1, 0), dim(), &last(r, 0));
+          }
+          const auto hl = hlast_.resize(rn, dim());
+          last_layernorm.apply(be, last, hl);
+          return matrix_view<const T>(hl);
+        });
   }
 
  private:

@@ -1,27 +1,25 @@
 // slim — xsimd kernels: SiLU, GELU (tanh and erf forms) and SwiGLU (forward beside backward), float only;
 // other element types fall back to Base (scalar). The formulas are those of activation_math (scalar header)
-// with xsimd's exp / erfc. The (N,D) views are cut into tiles of about 32K elements that depend on the shape
-// only and spread over be.pool; every element is computed by one task, so results do not depend on the
-// thread count.
+// with xsimd's exp / erfc. The (N,D) views are cut into tiles that depend on the shape only (simd/tiles.hpp),
+// so results do not depend on the thread count.
 // Forward outputs of 32 MiB or more are written with streaming stores (no read of the destination before
 // it is overwritten); values are the same either way.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
 #include <xsimd/xsimd.hpp>
 
 #include "slim/backend/simd/row_io.hpp"
+#include "slim/backend/simd/tiles.hpp"
 
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
 #endif
 
 #include "slim/backend/scalar/activation.hpp"
-#include "slim/core/thread_pool.hpp"
 
 // g++ 12.2 reports `__Y` "is used uninitialized" inside the AVX-512 intrinsics that xsimd::exp inlines here
 // (the self-initialised _mm512_undefined_* placeholders): a known g++ 12 false positive that this code cannot
@@ -46,7 +44,7 @@ struct simd_activation : Base {
   static void silu_forward(const simd<Arch>& be, matrix_view<const float> x, matrix_view<float> y) {
     check_activation<1>("silu_forward", {"x", "y"}, x, y);
     const bool stream = io::streams(y);
-    for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r) + j0;
       const index_t len = j1 - j0;
       io::store_blocks(row(y, r) + j0, len, stream, [&](index_t j, index_t m) {
@@ -59,11 +57,11 @@ struct simd_activation : Base {
   static void silu_backward(const simd<Arch>& be, matrix_view<const float> x, matrix_view<const float> dy,
                             matrix_view<float> dx) {
     check_activation<1>("silu_backward", {"x", "dy", "dx"}, x, dy, dx);
-    for_each_segment(be, x.extent(0), x.extent(1), [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, x.extent(0), x.extent(1), [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r);
       const float* dyr = row(dy, r);
       float* dxr = row(dx, r);
-      for_each_block(j0, j1, [&](index_t j, index_t m) {
+      tiles::for_each_block(j0, j1, [&](index_t j, index_t m) {
         io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), silu_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
       });
     });
@@ -76,7 +74,7 @@ struct simd_activation : Base {
     check_gelu_approximation("gelu_forward", approx);
     const bool tanh_form = approx == gelu_approximation::tanh;
     const bool stream = io::streams(y);
-    for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, x.extent(0), x.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r) + j0;
       float* yr = row(y, r) + j0;
       const index_t len = j1 - j0;
@@ -98,16 +96,16 @@ struct simd_activation : Base {
     check_activation<1>("gelu_backward", {"x", "dy", "dx"}, x, dy, dx);
     check_gelu_approximation("gelu_backward", approx);
     const bool tanh_form = approx == gelu_approximation::tanh;
-    for_each_segment(be, x.extent(0), x.extent(1), [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, x.extent(0), x.extent(1), [&](index_t r, index_t j0, index_t j1) {
       const float* xr = row(x, r);
       const float* dyr = row(dy, r);
       float* dxr = row(dx, r);
       if (tanh_form)
-        for_each_block(j0, j1, [&](index_t j, index_t m) {
+        tiles::for_each_block(j0, j1, [&](index_t j, index_t m) {
           io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), gelu_tanh_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
         });
       else
-        for_each_block(j0, j1, [&](index_t j, index_t m) {
+        tiles::for_each_block(j0, j1, [&](index_t j, index_t m) {
           io::store(dxr + j, m, xsimd::fma(io::load(dyr + j, m), gelu_erf_grad(io::load(xr + j, m)), io::load(dxr + j, m)));
         });
     });
@@ -118,7 +116,7 @@ struct simd_activation : Base {
                              matrix_view<float> y) {
     check_activation<1>("swiglu_forward", {"gate", "up", "y"}, gate, up, y);
     const bool stream = io::streams(y);
-    for_each_segment(be, gate.extent(0), gate.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, gate.extent(0), gate.extent(1), stream, [&](index_t r, index_t j0, index_t j1) {
       const float* gr = row(gate, r) + j0;
       const float* ur = row(up, r) + j0;
       const index_t len = j1 - j0;
@@ -135,13 +133,13 @@ struct simd_activation : Base {
   static void swiglu_backward(const simd<Arch>& be, matrix_view<const float> gate, matrix_view<const float> up,
                               matrix_view<const float> dy, matrix_view<float> dgate, matrix_view<float> dup) {
     check_activation<2>("swiglu_backward", {"gate", "up", "dy", "dgate", "dup"}, gate, up, dy, dgate, dup);
-    for_each_segment(be, gate.extent(0), gate.extent(1), [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, gate.extent(0), gate.extent(1), [&](index_t r, index_t j0, index_t j1) {
       const float* gr = row(gate, r);
       const float* ur = row(up, r);
       const float* dyr = row(dy, r);
       float* dgr = row(dgate, r);
       float* dur = row(dup, r);
-      for_each_block(j0, j1, [&](index_t j, index_t m) {
+      tiles::for_each_block(j0, j1, [&](index_t j, index_t m) {
         const batch g = io::load(gr + j, m), d = io::load(dyr + j, m);
         const batch s = sigmoid(g);
         const batch grad = s * (batch(1.0f) + g * (batch(1.0f) - s));
@@ -154,7 +152,7 @@ struct simd_activation : Base {
  private:
   using batch = xsimd::batch<float, Arch>;
   using io = row_io<Arch>;
-  static constexpr index_t width = static_cast<index_t>(batch::size);
+  using tiles = elementwise_tiles<Arch>;
   static constexpr index_t ahead = 512;  // elements read ahead by software prefetch
   using math = activation_math<float>;
 
@@ -184,37 +182,6 @@ struct simd_activation : Base {
   template <class V>
   static auto row(const V& v, index_t r) noexcept {
     return v.data_handle() + r * v.stride(0);
-  }
-  /// Calls f(j, m) for consecutive blocks [j, j+m) of [j0, j1), m = width except for the last.
-  template <class F>
-  static void for_each_block(index_t j0, index_t j1, F&& f) {
-    index_t j = j0;
-    for (; j + width <= j1; j += width) f(j, width);
-    if (j < j1) f(j, j1 - j);
-  }
-  /// Calls f(r, j0, j1) on row segments covering the (n,d) view, in tiles of about 32K elements (column
-  /// blocks when rows are long, groups of rows when they are short) run in parallel on be.pool; with
-  /// `stream`, each task ends with a store fence.
-  template <class F>
-  static void for_each_segment(const simd<Arch>& be, index_t n, index_t d, F&& f) {
-    for_each_segment(be, n, d, false, f);
-  }
-  template <class F>
-  static void for_each_segment(const simd<Arch>& be, index_t n, index_t d, bool stream, F&& f) {
-    if (n <= 0 || d <= 0) return;
-    constexpr index_t tile = 32768;
-    const index_t cols = std::min(d, tile);
-    const index_t col_blocks = (d + cols - 1) / cols;
-    const index_t rows = std::max<index_t>(1, tile / cols);
-    const index_t row_blocks = chunk_count(n, rows);
-    parallel_for(be.pool, row_blocks * col_blocks, 1, [&](index_t t0, index_t t1) {
-      for (index_t t = t0; t < t1; ++t) {
-        const index_t rb = t / col_blocks, cb = t % col_blocks;
-        const index_t j0 = cb * cols, j1 = std::min(d, j0 + cols);
-        for (index_t r = rb * rows; r < std::min(n, (rb + 1) * rows); ++r) f(r, j0, j1);
-      }
-      if (stream) io::stream_fence();
-    });
   }
 };
 

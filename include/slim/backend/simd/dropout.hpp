@@ -1,9 +1,9 @@
 // slim — xsimd kernels: dropout (forward beside backward), float only; other element types fall back to Base
 // (scalar). The mask is the scalar kernel's bit for bit: Philox4x32-10 is evaluated several blocks per
 // register with the block's four words in four adjacent lanes, so its output comes out in stream order, and
-// the test u ≥ p is made exactly on the 24-bit integer behind u (k·2⁻²⁴ ≥ p ⟺ k ≥ ⌈p·2²⁴⌉). Tiles of about
-// 32K elements depend on the shape only and spread over be.pool. A forward output of 32 MiB or more is
-// written with streaming stores; values are the same either way.
+// the test u ≥ p is made exactly on the 24-bit integer behind u (k·2⁻²⁴ ≥ p ⟺ k ≥ ⌈p·2²⁴⌉). The view is cut
+// into tiles that depend on the shape only (simd/tiles.hpp). A forward output of 32 MiB or more is written
+// with streaming stores; values are the same either way.
 // SPDX-License-Identifier: Apache-2.0
 #pragma once
 
@@ -14,10 +14,10 @@
 #include <xsimd/xsimd.hpp>
 
 #include "slim/backend/simd/row_io.hpp"
+#include "slim/backend/simd/tiles.hpp"
 
 #include "slim/backend/scalar/dropout.hpp"
 #include "slim/core/philox.hpp"
-#include "slim/core/thread_pool.hpp"
 
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #include <immintrin.h>
@@ -196,6 +196,7 @@ struct simd_dropout : Base {
  private:
   using batch = xsimd::batch<float, Arch>;
   using io = row_io<Arch>;
+  using tiles = elementwise_tiles<Arch>;
   using ibatch = xsimd::batch<std::int32_t, Arch>;
   static constexpr index_t width = static_cast<index_t>(batch::size);
   static constexpr index_t span = 1024;  // elements whose random words are drawn at once
@@ -211,12 +212,13 @@ struct simd_dropout : Base {
     // keep iff k·2⁻²⁴ ≥ p ⟺ k ≥ ⌈p·2²⁴⌉ for the integer k = word >> 8 (p·2²⁴ is exact in double)
     const ibatch threshold(static_cast<std::int32_t>(std::ceil(static_cast<double>(p) * 16777216.0)));
     const bool stream = !accumulate && io::streams(b);
-    for_each_segment(be, n, d, stream, [&](index_t r, index_t j0, index_t j1) {
+    tiles::for_each_segment(be, n, d, stream, [&](index_t r, index_t j0, index_t j1) {
       const float* ar = a.data_handle() + r * a.stride(0);
       float* br = b.data_handle() + r * b.stride(0);
       if (p == 0.0f) {
         if constexpr (accumulate)
-          for_each_block(j0, j1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + io::load(ar + j, m)); });
+          tiles::for_each_block(
+              j0, j1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + io::load(ar + j, m)); });
         else
           io::store_blocks(br + j0, j1 - j0, stream, [&](index_t j, index_t m) { return io::load(ar + j0 + j, m); });
         return;
@@ -236,36 +238,11 @@ struct simd_dropout : Base {
           return xsimd::bitwise_cast<batch>(xsimd::select(keep, bits, ibatch(0)));  // dropped: +0.0f
         };
         if constexpr (accumulate)
-          for_each_block(c0, c1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + masked(j - c0, m)); });
+          tiles::for_each_block(
+              c0, c1, [&](index_t j, index_t m) { io::store(br + j, m, io::load(br + j, m) + masked(j - c0, m)); });
         else
           io::store_blocks(br + c0, c1 - c0, stream, masked);
       }
-    });
-  }
-
-  template <class F>
-  static void for_each_block(index_t j0, index_t j1, F&& f) {
-    index_t j = j0;
-    for (; j + width <= j1; j += width) f(j, width);
-    if (j < j1) f(j, j1 - j);
-  }
-  /// Row segments in tiles of about 32K elements over be.pool (as in simd/activation.hpp); with `stream`,
-  /// each task ends with a store fence.
-  template <class F>
-  static void for_each_segment(const simd<Arch>& be, index_t n, index_t d, bool stream, F&& f) {
-    if (n <= 0 || d <= 0) return;
-    constexpr index_t tile = 32768;
-    const index_t cols = std::min(d, tile);
-    const index_t col_blocks = (d + cols - 1) / cols;
-    const index_t rows = std::max<index_t>(1, tile / cols);
-    const index_t row_blocks = chunk_count(n, rows);
-    parallel_for(be.pool, row_blocks * col_blocks, 1, [&](index_t t0, index_t t1) {
-      for (index_t t = t0; t < t1; ++t) {
-        const index_t rb = t / col_blocks, cb = t % col_blocks;
-        const index_t c0 = cb * cols, c1 = std::min(d, c0 + cols);
-        for (index_t r = rb * rows; r < std::min(n, (rb + 1) * rows); ++r) f(r, c0, c1);
-      }
-      if (stream) io::stream_fence();
     });
   }
 };
