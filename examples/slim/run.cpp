@@ -205,6 +205,7 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
                 "hidden_size",
                 "num_layers",
                 "teacher_arm",
+                "text_matching_arm",
                 "text_encoder",
                 "pretrain_max_len",
                 "distil_max_len",
@@ -237,6 +238,7 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "hidden_size", p.student.hidden_size, file, "pipeline");
     take(s, "num_layers", p.student.num_layers, file, "pipeline");
     take(s, "teacher_arm", p.teacher_arm, file, "pipeline");
+    take(s, "text_matching_arm", p.text_matching_arm, file, "pipeline");
     take(s, "text_encoder", dc.text_encoder, file, "pipeline");
     take(s, "pretrain_max_len", p.pretrain.max_len, file, "pipeline");
     take(s, "distil_max_len", p.distil.max_len, file, "pipeline");

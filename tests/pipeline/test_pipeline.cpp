@@ -101,7 +101,10 @@ TEST_CASE("slim_pipeline: every stage runs, nothing leaks, a rerun resumes with 
   const pipeline::pipeline_result r = p.run(teacher, w.data, split, be);
 
   // every arm of every backbone ran for every seed, with finite metrics in [0, 1]
-  REQUIRE(r.runs.size() == 2 * tiny_pipeline::arms.size() * 2);
+  // the default arms plus the ID-agnostic text-matching arm (pipeline_config::text_matching_arm)
+  REQUIRE(p.arm_names().size() == tiny_pipeline::arms.size() + 1);
+  CHECK(p.arm_names().back() == "text-matching");
+  REQUIRE(r.runs.size() == 2 * p.arm_names().size() * 2);
   for (const auto& a : r.runs) {
     for (const auto& [k, v] : a.sampled) CHECK((v >= 0 && v <= 1));
     CHECK(a.sampled.count("ndcg@10") == 1);
@@ -176,7 +179,7 @@ TEST_CASE("slim_pipeline: every stage runs, nothing leaks, a rerun resumes with 
   CHECK(r3.summary.stage_resumed.at("distil"));
   CHECK(r3.summary.stage_resumed.at("embed"));
   CHECK_FALSE(r3.summary.stage_resumed.at("recommend"));
-  REQUIRE(r3.runs.size() == 2 * tiny_pipeline::arms.size());
+  REQUIRE(r3.runs.size() == 2 * p3.arm_names().size());
   // side by side or one after another, a run's result depends on its seed only
   tiny_pipeline p4(c3);
   std::filesystem::remove_all(std::filesystem::path(dir) / "runs");
@@ -188,9 +191,10 @@ TEST_CASE("slim_pipeline: every stage runs, nothing leaks, a rerun resumes with 
   }
 
   // ---- the report names every arm and the paired differences
-  const std::string table = pipeline::results_table(
-      r, {"SASRec", "GRU4Rec"}, std::vector<std::string>(tiny_pipeline::arms.begin(), tiny_pipeline::arms.end()));
+  const std::string table = pipeline::results_table(r, {"SASRec", "GRU4Rec"}, p.arm_names());
   CHECK(table.find("SASRec +SLIM") != std::string::npos);
+  CHECK(table.find("GRU4Rec text-matching") != std::string::npos);
+  CHECK(table.find("text-matching − +text") != std::string::npos);
   CHECK(table.find("GRU4Rec B=0 (ctl)") != std::string::npos);
   CHECK(table.find("+SLIM − +text") != std::string::npos);
   std::filesystem::remove_all(dir);

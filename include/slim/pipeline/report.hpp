@@ -103,6 +103,10 @@ inline std::string results_table(const pipeline_result& r, const std::vector<std
     std::vector<std::pair<std::string, std::string>> pairs = {{"+SLIM", "backbone"},    {"+SLIM", "+text"},
                                                               {"shuffled", "backbone"}, {"undistilled", "backbone"},
                                                               {"+SLIM", "shuffled"},    {"+SLIM", "undistilled"}};
+    if (std::find(arms.begin(), arms.end(), "text-matching") != arms.end()) {
+      pairs.emplace_back("text-matching", "backbone");
+      pairs.emplace_back("text-matching", "+text");
+    }
     if (std::find(arms.begin(), arms.end(), "+teacher") != arms.end()) {
       pairs.emplace_back("+teacher", "backbone");
       pairs.emplace_back("+SLIM", "+teacher");

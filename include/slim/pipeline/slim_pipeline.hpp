@@ -92,6 +92,9 @@ struct pipeline_config {
   /// Adds the "+teacher" arm (the paper's SLIM⁻): the teacher's own rationales, embedded, for the users it
   /// labelled (a zero vector for the rest), beside the student's.
   bool teacher_arm = false;
+  /// Adds the ID-agnostic "text-matching" arm (rec::text_matching): items are their text embeddings alone (no
+  /// ID embedding), users their history plus the student's rationale, as in SLIM fusion.
+  bool text_matching_arm = true;
   /// Domain pretraining reads the item texts, and also the distillation users' teacher rationales when true
   /// (as unconditioned text: the model learns their language but not how to write one for a given history).
   bool pretrain_on_rationales = true;
@@ -340,13 +343,14 @@ class slim_pipeline {
   static_assert((std::is_same_v<typename Backbones::backend_type::memory_space, host_space> && ...),
                 "slim_pipeline: backbones run on a host backend (the pipeline moves embeddings through host memory)");
 
-  /// The arms every backbone runs, in table order ("+teacher" is added after them when
-  /// pipeline_config::teacher_arm is set: see arm_names).
+  /// The arms every backbone runs, in table order ("text-matching" and "+teacher" are added after them when
+  /// pipeline_config::text_matching_arm and teacher_arm are set: see arm_names).
   static constexpr std::array<std::string_view, 5> arms = {"backbone", "+text", "+SLIM", "shuffled", "undistilled"};
 
   /// The arms this configuration runs, in table order.
   std::vector<std::string> arm_names() const {
     std::vector<std::string> a(arms.begin(), arms.end());
+    if (cfg_.text_matching_arm) a.emplace_back("text-matching");
     if (cfg_.teacher_arm) a.emplace_back("+teacher");
     return a;
   }
@@ -1019,9 +1023,13 @@ class slim_pipeline {
           else if (arm == "+teacher")
             r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed,
                                                       {items_view(), view(art_.user_embeddings_teacher)});
-          else
+          else if (arm == "undistilled")
             r = train_arm<Backbone, rec::slim_fusion>(mcfg, tcfg, seed,
                                                       {items_view(), view(art_.user_embeddings_undistilled)});
+          else if (arm == "text-matching")
+            r = train_arm<Backbone, rec::text_matching>(mcfg, tcfg, seed, {items_view(), view(art_.user_embeddings)});
+          else
+            throw error("slim::slim_pipeline::recommend", arm, "no such arm");
           r.backbone = std::string(Backbone::name);
           r.arm = std::string(arm);
           r.seed = seed;
