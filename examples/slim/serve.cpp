@@ -18,13 +18,10 @@
 #include <string_view>
 #include <system_error>
 #include <vector>
-#include <xsimd/xsimd.hpp>
 
+#include "backends.hpp"
 #include "commands.hpp"
-#include "cpu.hpp"
 #include "parse.hpp"
-#include "slim/backend/scalar.hpp"
-#include "slim/backend/simd.hpp"
 #include "slim/core/error.hpp"
 #include "slim/core/thread_pool.hpp"
 #include "slim/io/hf_checkpoint.hpp"
@@ -146,28 +143,6 @@ prompt::chat_format pick_format(const std::string& name, const text::any_tokeniz
   return prompt::chat_format::plain;
 }
 
-/// Runs f(backend) on the backend --backend names (auto: the widest SIMD architecture compiled in that this CPU
-/// runs), its thread pool set.
-template <class F>
-int with_backend(const std::string& want, thread_pool& pool, F&& f) {
-  const cpu_features cpu = cpu_features::detect();
-  auto with_pool = [&](auto be) {
-    be.pool = &pool;
-    return be;
-  };
-#if XSIMD_WITH_AVX512BW
-  if ((want == "auto" || want == "avx512") && cpu.runs_avx512bw())
-    return f(with_pool(backend::simd<xsimd::avx512bw>{}));
-#endif
-#if XSIMD_WITH_FMA3_AVX2
-  if ((want == "auto" || want == "avx2") && cpu.runs_fma3_avx2())
-    return f(with_pool(backend::simd<xsimd::fma3<xsimd::avx2>>{}));
-#endif
-  if (want == "auto" || want == "sse2") return f(with_pool(backend::simd<xsimd::sse2>{}));
-  if (want == "scalar") return f(backend::scalar{});
-  throw usage_error(str("--backend ", want, ": not compiled into this program or not supported by this CPU"));
-}
-
 /// The completion function: chat request → prompt in the chat format → generation (one request at a time: the
 /// model and its buffers are shared).
 template <class B, class Model>
@@ -242,7 +217,7 @@ int run_serve(args a) {
   sc.log_requests = true;
 
   thread_pool pool(static_cast<std::size_t>(o.threads));
-  return with_backend(o.backend, pool, [&](const auto& be) {
+  return with_backend(o.backend, pool, [&](const auto& be, std::string_view) {
     using B = std::decay_t<decltype(be)>;
     const io::llama_config cfg = io::parse_llama_config(ck.config(), ck.dir() + "/config.json");
     auto model = std::make_unique<nn::decoder_lm<B, nn::no_adapter>>(cfg, nn::lora_config{});
