@@ -289,8 +289,8 @@ struct text_concat {
    public:
     /// Throws slim::error when side.items is not a (num_items+1, e > 0) table.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/true,
-                                                     /*with_users=*/false, "slim::rec::text_concat") {}
+           const text_fusion_config& cfg = {})
+        : base(prefix, dim, num_items, side, cfg, /*with_ids=*/true, /*with_users=*/false, "slim::rec::text_concat") {}
   };
 };
 
@@ -308,8 +308,8 @@ struct slim_fusion {
    public:
     /// Throws slim::error when side.items is not (num_items+1, e > 0) or side.users is empty.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/true,
-                                                     /*with_users=*/true, "slim::rec::slim_fusion") {}
+           const text_fusion_config& cfg = {})
+        : base(prefix, dim, num_items, side, cfg, /*with_ids=*/true, /*with_users=*/true, "slim::rec::slim_fusion") {}
 
     /// The rationale map g_f (e_user -> dim).
     nn::linear<Backend, T>& g_f() noexcept { return this->users_->g_f; }
@@ -331,10 +331,9 @@ struct text_matching {
     /// Throws slim::error when side.items is not (num_items+1, e > 0), or side.users is non-empty with a
     /// zero extent.
     module(const std::string& prefix, index_t dim, index_t num_items, const side_information<T>& side,
-           const text_fusion_config& cfg = {}) :base(prefix, dim, num_items, side, cfg, /*with_ids=*/false,
-                                                     /*with_users=*/side.users.extent(0) != 0 ||
-                                                         side.users.extent(1) != 0,
-                                                     "slim::rec::text_matching") {}
+           const text_fusion_config& cfg = {})
+        : base(prefix, dim, num_items, side, cfg, /*with_ids=*/false,
+               /*with_users=*/side.users.extent(0) != 0 || side.users.extent(1) != 0, "slim::rec::text_matching") {}
 
     /// Whether the user side is on (side.users was given).
     bool has_user_side() const noexcept { return this->users_.has_value(); }
