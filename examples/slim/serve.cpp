@@ -62,21 +62,11 @@ serve_options parse_serve(args a) {
   static constexpr auto valued =
       std::to_array<std::string_view>({"--model", "--tokenizer", "--host", "--port", "--max-new-tokens",
                                        "--chat-format", "--name", "--fault", "--backend", "--threads"});
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    std::string_view name = a[i], value;
-    bool inline_value = false;
-    if (const auto eq = name.find('='); name.starts_with("--") && eq != std::string_view::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-      inline_value = true;
-    }
-    if (!name.starts_with("--")) throw usage_error(str("unexpected argument '", name, "'"));
+  for (option_reader r(a); r.next();) {
+    const std::string_view name = r.name();
     if (std::find(valued.begin(), valued.end(), name) == valued.end())
       throw usage_error(str("unknown option '", name, "'"));
-    if (!inline_value) {
-      if (i + 1 == a.size()) throw usage_error(str(name, " needs a value"));
-      value = a[++i];
-    }
+    const std::string_view value = r.value();
     if (name == "--model")
       o.model = value;
     else if (name == "--tokenizer")
@@ -102,9 +92,7 @@ serve_options parse_serve(args a) {
   if (o.chat_format != "auto" && o.chat_format != "plain" && o.chat_format != "chatml" && o.chat_format != "llama2" &&
       o.chat_format != "llama3")
     throw usage_error(str("--chat-format wants chatml, llama2, llama3, plain or auto, not '", o.chat_format, "'"));
-  if (o.backend != "auto" && o.backend != "scalar" && o.backend != "sse2" && o.backend != "avx2" &&
-      o.backend != "avx512")
-    throw usage_error(str("--backend wants auto, scalar, sse2, avx2 or avx512, not '", o.backend, "'"));
+  check_backend_name(o.backend);
   if (!o.fault.empty()) {
     try {
       (void)serve::parse_fault(o.fault);

@@ -19,9 +19,9 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <vector>
 #include <type_traits>
 #include <utility>
+#include <vector>
 #include <xsimd/xsimd.hpp>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -286,7 +286,6 @@ struct simd_attention : Base {
       ((acc[L] = xsimd::fma(xe, batch::load_unaligned(kr[L] + e), acc[L])), ...);
     }
   }
-
 
   static void forward_task(const attention_dims& d, tensor_view<const float, 4> q, tensor_view<const float, 4> k,
                            tensor_view<const float, 4> v, float scale, vector_view<const std::int32_t> kv_begin,
