@@ -182,9 +182,15 @@ void apply_config(const std::string& file, synth::world_config& w, synth::oracle
     take(s, "drift", w.drift, file, "world");
   }
   if (j.contains("oracle")) {
-    known_keys(j["oracle"], {"reveal", "n_items"}, file, "oracle");
+    known_keys(j["oracle"], {"reveal", "n_items", "source", "window"}, file, "oracle");
     take(j["oracle"], "reveal", oc.reveal, file, "oracle");
     take(j["oracle"], "n_items", oc.n_items, file, "oracle");
+    std::string source = oc.source == synth::taste_source::history ? "history" : "latent";
+    take(j["oracle"], "source", source, file, "oracle");
+    if (source != "latent" && source != "history")
+      throw error(file, "oracle.source", str("must be \"latent\" or \"history\", got \"", source, "\""));
+    oc.source = source == "history" ? synth::taste_source::history : synth::taste_source::latent;
+    take(j["oracle"], "window", oc.window, file, "oracle");
   }
   if (j.contains("pipeline")) {
     const auto& s = j["pipeline"];

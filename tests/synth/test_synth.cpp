@@ -422,6 +422,70 @@ TEST_CASE("oracle: the text does not depend on the held-out items", "[synth]") {
   CHECK(differs > 0);
 }
 
+TEST_CASE("oracle: the history source names what the last training items show, never the latent taste", "[synth]") {
+  const synth::world& w = default_world();
+  const auto split = rec::leave_one_out(w.data);
+  const synth::oracle_config cfg{.reveal = 1.0, .source = synth::taste_source::history, .window = 10};
+  const synth::oracle oracle(w, split, cfg);
+  index_t categories_right = 0;
+  for (index_t u = 0; u < w.data.num_users(); ++u) {
+    const auto& prefix = split.train[static_cast<std::size_t>(u)];
+    std::vector<index_t> nc(static_cast<std::size_t>(w.config.num_categories), 0), nb(w.brand_names.size(), 0),
+        nt(static_cast<std::size_t>(w.config.price_tiers), 0);
+    for (std::size_t t = prefix.size() > 10 ? prefix.size() - 10 : 0; t < prefix.size(); ++t) {
+      const auto& f = w.items[static_cast<std::size_t>(prefix[t])];
+      ++nc[static_cast<std::size_t>(f.category)];
+      ++nb[static_cast<std::size_t>(f.brand)];
+      ++nt[static_cast<std::size_t>(f.price_tier)];
+    }
+    // the rule: every named value is counted at least as often as every unnamed one; the top one is always
+    // named, a second exactly when it occurs at least twice and at least half as often as the top
+    auto follows_rule = [](const std::vector<index_t>& counts, const std::vector<index_t>& named) {
+      if (named.empty() || named.size() > 2) return false;
+      index_t lowest_named = 1 << 30, highest_other = 0;
+      for (std::size_t v = 0; v < counts.size(); ++v) {
+        if (contains(named, v))
+          lowest_named = std::min(lowest_named, counts[v]);
+        else
+          highest_other = std::max(highest_other, counts[v]);
+      }
+      std::vector<index_t> sorted = counts;
+      std::sort(sorted.rbegin(), sorted.rend());
+      const bool second = sorted.size() > 1 && sorted[1] >= 2 && 2 * sorted[1] >= sorted[0];
+      return lowest_named >= highest_other && named.size() == (second ? 2u : 1u);
+    };
+    const synth::user_taste stated = oracle.stated_taste(u);
+    CHECK(stated == oracle.counted_taste(u));
+    CHECK(follows_rule(nc, stated.categories));
+    CHECK(follows_rule(nb, stated.brands));
+    CHECK(nt[static_cast<std::size_t>(stated.price_tier)] == *std::max_element(nt.begin(), nt.end()));
+    CHECK(named_categories(w, prompt::parse_rationale(oracle.rationale(u)).step(1)->text) == stated.categories);
+    categories_right += stated.categories == oracle.seen_taste(u).categories;
+  }
+  // informative but not privileged: right far more often than chance, wrong for a good share of users
+  CHECK(categories_right > w.data.num_users() / 2);
+  CHECK(categories_right < w.data.num_users() * 9 / 10);
+
+  // the latent tastes are not read: another user's tastes in the world change the latent oracle's text only
+  synth::world swapped = w;
+  std::rotate(swapped.tastes_before.begin(), swapped.tastes_before.begin() + 1, swapped.tastes_before.end());
+  std::rotate(swapped.tastes_after.begin(), swapped.tastes_after.begin() + 1, swapped.tastes_after.end());
+  const synth::oracle history_swapped(swapped, split, cfg), latent(w, split, {.reveal = 1.0}),
+      latent_swapped(swapped, split, {.reveal = 1.0});
+  index_t latent_differs = 0;
+  for (index_t u = 0; u < 200; ++u) {
+    CHECK(history_swapped.rationale(u) == oracle.rationale(u));
+    latent_differs += latent_swapped.rationale(u) != latent.rationale(u);
+  }
+  CHECK(latent_differs > 150);
+
+  // the teach stage's key tells the sources apart; the latent source's fingerprint is the one it always had
+  const distill::oracle_teacher history_teacher(w, split, cfg), latent_teacher(w, split, {.reveal = 1.0});
+  CHECK(history_teacher.fingerprint() != latent_teacher.fingerprint());
+  CHECK(latent_teacher.fingerprint().find("source") == std::string::npos);
+  CHECK_THROWS_AS(synth::oracle(w, split, {.window = 0}), error);
+}
+
 TEST_CASE("oracle: a split of another world is refused", "[synth]") {
   const auto w = synth::make_world(synth::world_config::tiny(2));
   const auto other = synth::make_world(synth::world_config::tiny(3));

@@ -46,8 +46,11 @@ class oracle_teacher {
   /// The oracle's settings (reveal, items named, seed): the pipeline's teach stage is keyed on them.
   std::string fingerprint() const {
     const synth::oracle_config& c = oracle_.config();
-    return "reveal=" + std::to_string(c.reveal) + ";n_items=" + std::to_string(c.n_items) +
-           ";seed=" + std::to_string(c.seed);
+    std::string f = "reveal=" + std::to_string(c.reveal) + ";n_items=" + std::to_string(c.n_items) +
+                    ";seed=" + std::to_string(c.seed);
+    // the latent source keeps its historical fingerprint, so existing run directories still resume
+    if (c.source == synth::taste_source::history) f += ";source=history;window=" + std::to_string(c.window);
+    return f;
   }
 
   /// Whitespace-separated words of `s` (the stand-in token count).

@@ -19,6 +19,12 @@
 
 namespace slim::synth {
 
+/// Where the taste the oracle states comes from.
+enum class taste_source {
+  latent,   ///< the world's latent taste in effect at the end of the training prefix (privileged knowledge)
+  history,  ///< counted from the last `window` training items alone: what a reader of the history could know
+};
+
 /// How the oracle writes.
 struct oracle_config {
   /// Probability that each fact (number of categories, each category, number of brands, each brand, the
@@ -28,6 +34,11 @@ struct oracle_config {
   double reveal = 1.0;
   index_t n_items = 5;     ///< items named in step 3
   std::uint64_t seed = 0;  ///< seeds the reveal draws (per user)
+  /// `latent` (default): the oracle knows the taste. `history`: a control teacher that knows only what the
+  /// training prefix shows — see oracle::counted_taste — so its value to a recommender bounds what any student
+  /// reading the same history could add by summarising it.
+  taste_source source = taste_source::latent;
+  index_t window = 10;  ///< history source: the most recent training items counted (>= 1)
 };
 
 /// Writes the oracle rationale of each user of a world, given the split whose training prefixes it may see.
@@ -41,6 +52,7 @@ class oracle {
     const char* where = "slim::synth::oracle";
     require(config.reveal >= 0 && config.reveal <= 1, where, "reveal must lie in [0, 1], got ", config.reveal);
     require(config.n_items >= 0, where, "n_items must be >= 0, got ", config.n_items);
+    require(config.window >= 1, where, "window must be >= 1, got ", config.window);
     require(split.num_users() == w.data.num_users(), where, "the split has ", split.num_users(), " users, the world ",
             w.data.num_users());
     require(split.num_items == w.data.num_items, where, "the split has ", split.num_items, " items, the world ",
@@ -65,9 +77,49 @@ class oracle {
     return d >= 0 && d < static_cast<index_t>(train_[u].size()) ? world_->tastes_after[u] : world_->tastes_before[u];
   }
 
-  /// The taste the rationale states: seen_taste with each fact kept with probability `reveal`, else redrawn.
+  /// The taste a reader of the last `window` training items would name, without the latent truth: the most
+  /// frequent category, and the second most frequent too when it occurs at least twice and at least half as
+  /// often as the first; brands by the same rule; the most frequent price tier. Ties go to the smaller index.
+  user_taste counted_taste(index_t user) const {
+    check(user);
+    const world& w = *world_;
+    const auto& prefix = train_[static_cast<std::size_t>(user)];
+    std::vector<index_t> categories(static_cast<std::size_t>(w.config.num_categories), 0),
+        brands(w.brand_names.size(), 0), tiers(static_cast<std::size_t>(w.config.price_tiers), 0);
+    const std::size_t from = prefix.size() - std::min(prefix.size(), static_cast<std::size_t>(config_.window));
+    for (std::size_t t = from; t < prefix.size(); ++t) {
+      const item_facts& f = w.items[static_cast<std::size_t>(prefix[t])];
+      ++categories[static_cast<std::size_t>(f.category)];
+      ++brands[static_cast<std::size_t>(f.brand)];
+      ++tiers[static_cast<std::size_t>(f.price_tier)];
+    }
+    // the indices of the largest and second-largest counts (ties: smaller index first)
+    auto top_two = [](const std::vector<index_t>& counts) {
+      std::vector<index_t> order(counts.size());
+      for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<index_t>(i);
+      std::stable_sort(order.begin(), order.end(), [&](index_t a, index_t b) {
+        return counts[static_cast<std::size_t>(a)] > counts[static_cast<std::size_t>(b)];
+      });
+      std::vector<index_t> out{order[0]};
+      if (order.size() > 1) {
+        const index_t first = counts[static_cast<std::size_t>(order[0])];
+        const index_t second = counts[static_cast<std::size_t>(order[1])];
+        if (second >= 2 && 2 * second >= first) out.push_back(order[1]);
+      }
+      std::sort(out.begin(), out.end());
+      return out;
+    };
+    user_taste t;
+    t.categories = top_two(categories);
+    t.brands = top_two(brands);
+    t.price_tier = static_cast<index_t>(std::max_element(tiers.begin(), tiers.end()) - tiers.begin());
+    return t;
+  }
+
+  /// The taste the rationale states: the source's taste (seen_taste or counted_taste) with each fact kept
+  /// with probability `reveal`, else redrawn.
   user_taste stated_taste(index_t user) const {
-    const user_taste& truth = seen_taste(user);
+    const user_taste truth = config_.source == taste_source::history ? counted_taste(user) : seen_taste(user);
     const world& w = *world_;
     auto rng = detail::stream(config_.seed, detail::purpose::oracle, static_cast<std::uint64_t>(user));
     auto keep = [&] { return rng.uniform() < config_.reveal; };
