@@ -66,6 +66,8 @@ def convert(data_dir, work):
 def run_recbole(model, work, threads, target, cap_s, eval_every):
     import torch
     torch.set_num_threads(threads)
+    work = os.path.abspath(work)
+    os.chdir(work)  # RecBole writes log_tensorboard/ into the working directory: keep it out of the checkout
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_seed, get_model, get_trainer
@@ -167,6 +169,10 @@ def main():
     p.add_argument("--cap-minutes", type=float, default=20, help="time cap of the RecBole run")
     p.add_argument("--slim-epochs", type=int, default=50)
     a = p.parse_args()
+    # absolute paths: the RecBole runs change the working directory
+    a.data_dir, a.work = os.path.abspath(a.data_dir), os.path.abspath(a.work)
+    if os.sep in a.slim:
+        a.slim = os.path.abspath(a.slim)
     work = convert(a.data_dir, a.work)
     rows = []
     for model in a.models:
