@@ -79,7 +79,8 @@ class oracle {
 
   /// The taste a reader of the last `window` training items would name, without the latent truth: the most
   /// frequent category, and the second most frequent too when it occurs at least twice and at least half as
-  /// often as the first; brands by the same rule; the most frequent price tier. Ties go to the smaller index.
+  /// often as the first; brands by the same rule; the most frequent price tier. Ties go to the smaller index
+  /// (so an empty training prefix, possible when min_length < 3, names the first category, brand and tier).
   user_taste counted_taste(index_t user) const {
     check(user);
     const world& w = *world_;
