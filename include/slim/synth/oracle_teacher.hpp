@@ -35,8 +35,8 @@ struct oracle_config {
   index_t n_items = 5;     ///< items named in step 3
   std::uint64_t seed = 0;  ///< seeds the reveal draws (per user)
   /// `latent` (default): the oracle knows the taste. `history`: a control teacher that knows only what the
-  /// training prefix shows — see oracle::counted_taste — so its value to a recommender bounds what any student
-  /// reading the same history could add by summarising it.
+  /// training prefix shows — see oracle::counted_taste — so its value to a recommender estimates what a student
+  /// reading the same history could add by summarising it (the latent source is the ceiling).
   taste_source source = taste_source::latent;
   index_t window = 10;  ///< history source: the most recent training items counted (>= 1)
 };
