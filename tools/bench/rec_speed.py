@@ -5,7 +5,7 @@ What it measures, for each library, model and the same thread count:
   * seconds per training epoch (mean over the epochs run);
   * for RecBole, wall time, evaluation included, until the TEST NDCG@10 under the sampled-100 protocol
     (evaluated every 5 epochs) first reaches the target (default 0.55), or "not reached" within the time cap;
-    for slim, the epochs and test metrics of `slim rec train` (see run_slim for what it does not report).
+    for slim, the same time read off the learning curve of `slim rec train --trace-test` (see run_slim).
 Status: an epoch of RecBole's SASRec (981,491 prefix samples) takes about half an hour of training steps on this
 2-core machine, so a run capped at --cap-minutes stops before RecBole's first evaluation (epoch 5); the script then
 reports the lower bound that the protocol implies (eval_every epochs at the measured step rate) beside slim's
@@ -66,8 +66,7 @@ def convert(data_dir, work):
 def run_recbole(model, work, threads, target, cap_s, eval_every):
     import torch
     torch.set_num_threads(threads)
-    work = os.path.abspath(work)
-    os.chdir(work)  # RecBole writes log_tensorboard/ into the working directory: keep it out of the checkout
+    os.chdir(work)  # (absolute, see main) RecBole writes log_tensorboard/ into the working directory
     from recbole.config import Config
     from recbole.data import create_dataset, data_preparation
     from recbole.utils import init_seed, get_model, get_trainer
@@ -119,13 +118,13 @@ def run_recbole(model, work, threads, target, cap_s, eval_every):
     if not evaluated:  # capped before the first evaluation: report the quality reached so far
         ndcg = float(trainer.evaluate(test_data, load_best_model=False, show_progress=False)["ndcg@10"])
     per_batch = sum(batch_seconds) / max(1, len(batch_seconds))
-    epoch_seconds = [per_batch * len(train_data)]
+    epoch_seconds = per_batch * len(train_data)
     # Under the protocol the test metric is first read after eval_every epochs, so a run capped before its
     # first evaluation cannot have reached the target sooner than eval_every epochs of training steps at the
     # measured rate (data loading, which the batch timer leaves out, would only add to it): a lower bound.
-    lower_bound = None if evaluated or reached is not None else per_batch * len(train_data) * eval_every
+    lower_bound = None if evaluated else epoch_seconds * eval_every
     return dict(library="recbole", model=model, threads=threads, epochs=epoch,
-                seconds_per_epoch=sum(epoch_seconds) / max(1, len(epoch_seconds)),
+                seconds_per_epoch=epoch_seconds,
                 seconds_to_target=reached, seconds_to_target_at_least=lower_bound, last_test_ndcg10=ndcg,
                 batches_run=len(batch_seconds), seconds_per_batch=per_batch,
                 batches_per_epoch=len(train_data), train_samples_per_epoch=len(train_data.dataset),
