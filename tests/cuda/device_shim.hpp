@@ -5,10 +5,12 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "slim/backend/common.hpp"
 #include "slim/backend/tags.hpp"
 #include "slim/core/half.hpp"
 #include "slim/core/tensor_view.hpp"
@@ -57,8 +59,8 @@ class device_buffer {
   void* p_ = nullptr;
 };
 
-/// backend::copy, instantiated in device_shim.cu for T ∈ {float, bf16, std::byte}, R ∈ {1, 2, 3} and every
-/// pair of spaces.
+/// backend::copy, instantiated in device_shim.cu for T ∈ {float, bf16} with R ∈ {1, 2, 3}, std::byte with R = 1
+/// and std::int32_t with R ∈ {1, 2}, between every pair of spaces.
 template <class T, std::size_t R, class SrcSpace, class DstSpace>
 void copy(const backend::cuda& be, tensor_view<const T, R, SrcSpace> src, tensor_view<T, R, DstSpace> dst);
 /// backend::fill_zero for float views of rank 1, 2, 3.
@@ -95,6 +97,66 @@ void silu_backward(const backend::cuda& be, dmatrix<const float> x, dmatrix<cons
 void swiglu_forward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up, dmatrix<float> y);
 void swiglu_backward(const backend::cuda& be, dmatrix<const float> gate, dmatrix<const float> up,
                      dmatrix<const float> dy, dmatrix<float> dgate, dmatrix<float> dup);
+
+// ---- kernels<backend::cuda>: the hand-written op families (float) --------------------------------------
+template <class T>
+using dvector = dview<T, 1>;
+
+template <class T>
+using dheads = dview<T, 4>;
+void attention_forward(const backend::cuda& be, dheads<const float> q, dheads<const float> k, dheads<const float> v,
+                       float scale, bool causal, dvector<const std::int32_t> kv_begin, dheads<float> o,
+                       dbatch<float> lse);
+void attention_backward(const backend::cuda& be, dheads<const float> q, dheads<const float> k, dheads<const float> v,
+                        dheads<const float> o, dheads<const float> dout, dbatch<const float> lse, float scale,
+                        bool causal, dvector<const std::int32_t> kv_begin, dheads<float> dq, dheads<float> dk,
+                        dheads<float> dv);
+void rmsnorm_forward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w, float eps,
+                     dmatrix<float> y, dvector<float> rstd);
+void rmsnorm_backward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w,
+                      dvector<const float> rstd, dmatrix<const float> dy, dmatrix<float> dx, dvector<float> dw);
+void layernorm_forward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w, dvector<const float> b,
+                       float eps, dmatrix<float> y, dvector<float> mean, dvector<float> rstd);
+void layernorm_backward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w,
+                        dvector<const float> mean, dvector<const float> rstd, dmatrix<const float> dy,
+                        dmatrix<float> dx, dvector<float> dw, dvector<float> db);
+void rope_forward(const backend::cuda& be, dbatch<const float> x, dvector<const std::int32_t> pos,
+                  dvector<const float> inv_freq, dbatch<float> y);
+void rope_backward(const backend::cuda& be, dbatch<const float> dy, dvector<const std::int32_t> pos,
+                   dvector<const float> inv_freq, dbatch<float> dx);
+void softmax_forward(const backend::cuda& be, dbatch<const float> x, float scale, bool causal, dbatch<float> y);
+void softmax_backward(const backend::cuda& be, dbatch<const float> y, dbatch<const float> dy, float scale,
+                      dbatch<float> dx);
+void gelu_forward(const backend::cuda& be, dmatrix<const float> x, backend::gelu_approximation approx,
+                  dmatrix<float> y);
+void gelu_backward(const backend::cuda& be, dmatrix<const float> x, dmatrix<const float> dy,
+                   backend::gelu_approximation approx, dmatrix<float> dx);
+void dropout_forward(const backend::cuda& be, dmatrix<const float> x, float p, std::uint64_t seed,
+                     std::uint64_t offset, dmatrix<float> y);
+void dropout_backward(const backend::cuda& be, dmatrix<const float> dy, float p, std::uint64_t seed,
+                      std::uint64_t offset, dmatrix<float> dx);
+void gru_cell_forward(const backend::cuda& be, dmatrix<const float> gx, dmatrix<const float> gh,
+                      dmatrix<const float> h, dmatrix<float> h_out);
+void gru_cell_backward(const backend::cuda& be, dmatrix<const float> gx, dmatrix<const float> gh,
+                       dmatrix<const float> h, dmatrix<const float> dh_out, dmatrix<float> dgx, dmatrix<float> dgh,
+                       dmatrix<float> dh);
+void embedding_forward(const backend::cuda& be, dmatrix<const float> table, dvector<const std::int32_t> ids,
+                       dmatrix<float> out);
+void embedding_backward(const backend::cuda& be, dvector<const std::int32_t> ids, dmatrix<const float> dout,
+                        dmatrix<float> dtable);
+index_t cross_entropy_forward(const backend::cuda& be, dmatrix<const float> logits, dvector<const std::int32_t> targets,
+                              std::int32_t ignore_index, dvector<float> loss, dvector<float> lse);
+void cross_entropy_backward(const backend::cuda& be, dmatrix<const float> logits, dvector<const std::int32_t> targets,
+                            dvector<const float> lse, std::int32_t ignore_index, dvector<const float> dloss,
+                            dmatrix<float> dlogits);
+void adam_step(const backend::cuda& be, dvector<float> param, dvector<const float> grad, dvector<float> m,
+               dvector<float> v, const backend::adam_config& cfg, std::int64_t step);
+void adamw_step(const backend::cuda& be, dvector<float> param, dvector<const float> grad, dvector<float> m,
+                dvector<float> v, const backend::adam_config& cfg, std::int64_t step);
+void topk_forward(const backend::cuda& be, dmatrix<const float> x, index_t k, dmatrix<float> values,
+                  dmatrix<std::int32_t> indices);
+void topk_backward(const backend::cuda& be, dmatrix<const std::int32_t> indices, dmatrix<const float> dvalues,
+                   dmatrix<float> dx);
 
 // ---- error reporting -------------------------------------------------------------------------------------
 /// What SLIM_CUBLAS_CHECK throws for cublasSetStream on a null handle (fails with or without a device).

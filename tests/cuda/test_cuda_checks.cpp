@@ -3,6 +3,8 @@
 // before anything reaches the driver (so they run here against views of host memory labelled device_space:
 // a check that let one through would fail on the missing driver or crash, not pass).
 #include <catch2/catch.hpp>
+#include <cstdint>
+#include <limits>
 #include <string>
 
 #include "cuda/device_shim.hpp"
@@ -189,4 +191,84 @@ TEST_CASE("cuda copy: layouts that are not equally spaced rows throw, empty copi
                  "copy (cuda): dst: shape (3,4) where (4,3) is required"));
   CHECK_NOTHROW(
       gpu::copy(no_context, slim::matrix_view<const float>(nullptr, {0, 3}), gpu::dmatrix<float>(nullptr, {0, 3})));
+}
+
+namespace {
+gpu::dvector<float> dvec(index_t n, index_t s = 1) { return {fake_storage, {n}, {s}}; }
+std::int32_t fake_ids[64];
+gpu::dvector<const std::int32_t> ids(index_t n) { return {fake_ids, {n}}; }
+}  // namespace
+
+TEST_CASE("cuda norm, rope, softmax, dropout, gru, optimizer, topk: misuse throws before any CUDA call", "[cuda]") {
+  using slim::backend::gelu_approximation;
+  // norms: the CPU backends' checks, with their messages
+  CHECK(contains(error_of([] { gpu::rmsnorm_forward(no_context, dense(3, 4), dvec(5), 1e-5f, dense(3, 4), {}); }),
+                 "rmsnorm_forward: w"));
+  CHECK(contains(error_of([] { gpu::rmsnorm_forward(no_context, dense(3, 4), dvec(4), -1.0f, dense(3, 4), {}); }),
+                 "eps"));
+  CHECK(contains(error_of([] { gpu::rmsnorm_forward(no_context, dense(3, 4), dvec(4), 1e-5f, fake(3, 4, 2, 1), {}); }),
+                 "overlap"));
+  CHECK(contains(error_of([] {
+                   gpu::layernorm_backward(no_context, dense(3, 4), dvec(4), dvec(3), dvec(2), dense(3, 4), dense(3, 4),
+                                           {}, {});
+                 }),
+                 "layernorm_backward: rstd"));
+  // rope: odd head dimension
+  CHECK(contains(error_of([] {
+                   const gpu::dbatch<float> x{fake_storage, {2, 2, 3}};
+                   gpu::rope_forward(no_context, x, ids(2), dvec(1), x);
+                 }),
+                 "must be even"));
+  // softmax: a non-finite scale
+  CHECK(contains(error_of([] {
+                   gpu::softmax_forward(no_context, dense3(1, 2, 3), std::numeric_limits<float>::infinity(), false,
+                                        dense3(1, 2, 3));
+                 }),
+                 "scale"));
+  // gelu: not an approximation value
+  CHECK(contains(error_of([] {
+                   gpu::gelu_forward(no_context, dense(2, 2), static_cast<gelu_approximation>(7), dense(2, 2));
+                 }),
+                 "gelu_approximation"));
+  // dropout: p outside [0, 1)
+  CHECK(contains(error_of([] { gpu::dropout_forward(no_context, dense(2, 3), 1.0f, 1, 0, dense(2, 3)); }), "[0, 1)"));
+  // gru: gh not (N, 3H)
+  CHECK(contains(error_of([] { gpu::gru_cell_forward(no_context, dense(2, 6), dense(2, 5), dense(2, 2), dense(2, 2)); }),
+                 "gh"));
+  // embedding / cross-entropy: shapes are checked before the ids are read on the device
+  CHECK(contains(error_of([] { gpu::embedding_forward(no_context, dense(10, 4), ids(3), dense(3, 5)); }), "out"));
+  CHECK(contains(error_of([] {
+                   gpu::cross_entropy_forward(no_context, dense(3, 4), ids(2), -100, dvec(3), dvec(3));
+                 }),
+                 "targets"));
+  // optimizer: step 0, betas out of range
+  slim::backend::adam_config cfg;
+  CHECK(contains(error_of([&] { gpu::adam_step(no_context, dvec(8), dvec(8), dvec(8), dvec(8), cfg, 0); }), "step"));
+  cfg.beta1 = 1.0f;
+  CHECK(contains(error_of([&] { gpu::adamw_step(no_context, dvec(8), dvec(8), dvec(8), dvec(8), cfg, 1); }),
+                 "betas"));
+  // topk: k outside [1, min(L, 1000)]
+  CHECK(contains(error_of([] {
+                   gpu::topk_forward(no_context, dense(2, 5), 6, dense(2, 6), {reinterpret_cast<std::int32_t*>(fake_ids), {2, 6}});
+                 }),
+                 "k = 6"));
+}
+
+TEST_CASE("cuda attention: shape misuse and head dimensions over 256 throw before any CUDA call", "[cuda]") {
+  static float big[2 * 3 * 2 * 300];
+  const gpu::dheads<float> q{fake_storage, {1, 2, 4, 8}}, k{fake_storage, {1, 3, 3, 8}};
+  const gpu::dbatch<float> lse{fake_storage, {1, 4, 2}};
+  CHECK(contains(error_of([&] { gpu::attention_forward(no_context, q, k, k, 1.0f, true, {}, q, lse); }),
+                 "not a positive multiple"));
+  const gpu::dheads<float> k2{fake_storage, {1, 3, 2, 8}}, v_bad{fake_storage, {1, 4, 2, 8}};
+  CHECK(contains(error_of([&] { gpu::attention_forward(no_context, q, k2, v_bad, 1.0f, true, {}, q, lse); }),
+                 "attention_forward: v"));
+  const gpu::dheads<float> wide{big, {1, 2, 2, 300}};
+  const gpu::dbatch<float> lse2{fake_storage, {1, 2, 2}};
+  CHECK(contains(error_of([&] { gpu::attention_forward(no_context, wide, wide, wide, 1.0f, false, {}, wide, lse2); }),
+                 "exceeds the CUDA kernels' 256"));
+  CHECK(contains(error_of([&] {
+                   gpu::attention_backward(no_context, q, k2, k2, q, q, lse, 1.0f, true, {}, {}, v_bad, {});
+                 }),
+                 "attention_backward: dk"));
 }

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -601,6 +602,692 @@ TEST_CASE("cuda tensor<float, 2, device_space> starts zeroed and moves its stora
   index_t nonzero = 0;
   for (float x : v) nonzero += x != 0.0f;
   CHECK(nonzero == 0);
+}
+
+
+// ---- the hand-written op families: norm, rope, softmax, gelu, dropout, GRU, embedding, cross-entropy,
+// Adam/AdamW, top-k. Each output's whole storage (padding included) is compared against scalar. ------------
+
+/// A vector view of n elements `stride` apart in its own storage (padding between them).
+template <class T>
+struct host_vector {
+  tensor<T, 1> storage;
+  vector_view<T> view;
+  host_vector(index_t n, index_t stride = 1)
+      : storage(std::array<index_t, 1>{n == 0 ? 0 : (n - 1) * stride + 1}),
+        view(storage.data(), {n}, {stride}) {}
+};
+
+/// (n, h, dh) view with `pad` extra elements after each head and each row.
+struct host_heads {
+  tensor<float, 1> storage;
+  tensor_view<float, 3> view;
+  host_heads(index_t n, index_t h, index_t dh, index_t pad)
+      : storage(std::array<index_t, 1>{n * (h * (dh + pad) + pad)}),
+        view(storage.data(), {n, h, dh}, {h * (dh + pad) + pad, dh + pad, 1}) {}
+};
+
+template <class T, std::size_t R>
+tensor_view<T, R> same_place(tensor<T, R>& copy, const tensor<T, R>& storage, const tensor_view<T, R>& v) {
+  return {copy.data() + (v.data_handle() - storage.data()), v.extents(), v.strides()};
+}
+template <class T, std::size_t R, std::size_t RV>
+tensor_view<T, RV> same_place(tensor<T, R>& copy, const tensor<T, R>& storage, const tensor_view<T, RV>& v) {
+  return {copy.data() + (v.data_handle() - storage.data()), v.extents(), v.strides()};
+}
+
+template <class T, std::size_t R>
+tensor<T, R> read(const mirrored<T, R>& m, const tensor<T, R>& like) {
+  tensor<T, R> out(like.extents());
+  m.read_back(out);
+  return out;
+}
+
+// Row reductions: the oracle accumulates in double, the device in float over a tree. Worst case D·u relative to
+// Σ|terms| (D ≤ 4,099: 2.4e-4), typically √D·u; the values here are O(1), so 1e-4 relative and 2e-5 absolute.
+constexpr double red_atol = 2e-5, red_rtol = 1e-4;
+
+struct norm_case {
+  const char* name;
+  index_t n, d, pad;
+  bool stats_strided = false;  // rstd / mean / dw / db as stride-3 vectors
+  bool weight_grads = true;    // dw / db present
+};
+const std::vector<norm_case>& norm_cases() {
+  static const std::vector<norm_case> cases = {
+      {"1x1", 1, 1, 0},
+      {"odd tail", 3, 19, 0},
+      {"strided rows and statistics", 5, 33, 7, true},
+      {"exact block width", 4, 256, 0},
+      {"wide rows", 2, 4099, 0},
+      {"many rows", 4096, 24, 0},
+      {"more rows than one grid holds (no weight gradients)", 70000, 3, 1, false, false},
+      {"large", 64, 4096, 0},
+      {"empty", 0, 5, 0},
+  };
+  return cases;
+}
+
+TEST_CASE("cuda rmsnorm forward and backward match scalar; absent outputs are skipped", "[gpu][norm]") {
+  for (const norm_case& c : norm_cases()) {
+    SECTION(c.name) {
+      const index_t vs = c.stats_strided ? 3 : 1;
+      host_matrix<float> x(c.n, c.d, false, c.pad), y(c.n, c.d, false, c.pad), dy(c.n, c.d, false, c.pad),
+          dx(c.n, c.d, false, c.pad);
+      host_vector<float> w(c.d), rstd(c.n, vs), dw(c.d, vs);
+      fill_uniform(x.storage, 1, -2, 2);
+      fill_uniform(w.storage, 2, 0.5, 1.5);
+      fill_uniform(y.storage, 3);
+      fill_uniform(dy.storage, 4);
+      fill_uniform(dx.storage, 5);  // backward accumulates
+      fill_uniform(rstd.storage, 6);
+      fill_uniform(dw.storage, 7);
+      tensor<float, 2> want_y = y.storage, want_dx = dx.storage;
+      tensor<float, 1> want_rstd = rstd.storage, want_dw = dw.storage;
+      const auto w_rstd = same_place(want_rstd, rstd.storage, rstd.view);
+      oracle_kernels::rmsnorm_forward(oracle, x.view, w.view, 1e-5f, same_place(want_y, y.storage, y.view), w_rstd);
+      oracle_kernels::rmsnorm_backward(oracle, x.view, w.view, vector_view<const float>(w_rstd), dy.view,
+                                       same_place(want_dx, dx.storage, dx.view),
+                                       c.weight_grads ? same_place(want_dw, dw.storage, dw.view) : vector_view<float>{});
+
+      const mirrored<float, 2> d_x(x.storage), d_y(y.storage), d_dy(dy.storage), d_dx(dx.storage);
+      const mirrored<float, 1> d_w(w.storage), d_rstd(rstd.storage), d_dw(dw.storage);
+      gpu::rmsnorm_forward(be(), d_x.on_device(x.view), d_w.on_device(w.view), 1e-5f, d_y.on_device(y.view),
+                           d_rstd.on_device(rstd.view));
+      gpu::rmsnorm_backward(be(), d_x.on_device(x.view), d_w.on_device(w.view), d_rstd.on_device(rstd.view),
+                            d_dy.on_device(dy.view), d_dx.on_device(dx.view),
+                            c.weight_grads ? d_dw.on_device(dw.view) : gpu::dvector<float>{});
+      check_storage_equal(read(d_y, y.storage), want_y, red_atol, red_rtol);
+      check_storage_equal(read(d_rstd, rstd.storage), want_rstd, red_atol, red_rtol);
+      check_storage_equal(read(d_dx, dx.storage), want_dx, red_atol, red_rtol);
+      check_storage_equal(read(d_dw, dw.storage), want_dw, red_atol * 10, red_rtol);
+    }
+  }
+}
+
+TEST_CASE("cuda layernorm forward and backward match scalar; absent outputs are skipped", "[gpu][norm]") {
+  for (const norm_case& c : norm_cases()) {
+    SECTION(c.name) {
+      const index_t vs = c.stats_strided ? 3 : 1;
+      host_matrix<float> x(c.n, c.d, false, c.pad), y(c.n, c.d, false, c.pad), dy(c.n, c.d, false, c.pad),
+          dx(c.n, c.d, false, c.pad);
+      host_vector<float> w(c.d), b(c.d), mean(c.n, vs), rstd(c.n, vs), dw(c.d, vs), db(c.d, vs);
+      fill_uniform(x.storage, 11, -2, 3);
+      fill_uniform(w.storage, 12, 0.5, 1.5);
+      fill_uniform(b.storage, 13);
+      fill_uniform(y.storage, 14);
+      fill_uniform(dy.storage, 15);
+      fill_uniform(dx.storage, 16);
+      fill_uniform(mean.storage, 17);
+      fill_uniform(rstd.storage, 18);
+      fill_uniform(dw.storage, 19);
+      fill_uniform(db.storage, 20);
+      tensor<float, 2> want_y = y.storage, want_dx = dx.storage;
+      tensor<float, 1> want_mean = mean.storage, want_rstd = rstd.storage, want_dw = dw.storage, want_db = db.storage;
+      const auto w_mean = same_place(want_mean, mean.storage, mean.view);
+      const auto w_rstd = same_place(want_rstd, rstd.storage, rstd.view);
+      oracle_kernels::layernorm_forward(oracle, x.view, w.view, b.view, 1e-5f, same_place(want_y, y.storage, y.view),
+                                        w_mean, w_rstd);
+      oracle_kernels::layernorm_backward(
+          oracle, x.view, w.view, vector_view<const float>(w_mean), vector_view<const float>(w_rstd), dy.view,
+          same_place(want_dx, dx.storage, dx.view),
+          c.weight_grads ? same_place(want_dw, dw.storage, dw.view) : vector_view<float>{},
+          c.weight_grads ? same_place(want_db, db.storage, db.view) : vector_view<float>{});
+
+      const mirrored<float, 2> d_x(x.storage), d_y(y.storage), d_dy(dy.storage), d_dx(dx.storage);
+      const mirrored<float, 1> d_w(w.storage), d_b(b.storage), d_mean(mean.storage), d_rstd(rstd.storage),
+          d_dw(dw.storage), d_db(db.storage);
+      gpu::layernorm_forward(be(), d_x.on_device(x.view), d_w.on_device(w.view), d_b.on_device(b.view), 1e-5f,
+                             d_y.on_device(y.view), d_mean.on_device(mean.view), d_rstd.on_device(rstd.view));
+      gpu::layernorm_backward(be(), d_x.on_device(x.view), d_w.on_device(w.view), d_mean.on_device(mean.view),
+                              d_rstd.on_device(rstd.view), d_dy.on_device(dy.view), d_dx.on_device(dx.view),
+                              c.weight_grads ? d_dw.on_device(dw.view) : gpu::dvector<float>{},
+                              c.weight_grads ? d_db.on_device(db.view) : gpu::dvector<float>{});
+      check_storage_equal(read(d_y, y.storage), want_y, red_atol, red_rtol);
+      check_storage_equal(read(d_mean, mean.storage), want_mean, red_atol, red_rtol);
+      check_storage_equal(read(d_rstd, rstd.storage), want_rstd, red_atol, red_rtol);
+      check_storage_equal(read(d_dx, dx.storage), want_dx, red_atol, red_rtol);
+      check_storage_equal(read(d_dw, dw.storage), want_dw, red_atol * 10, red_rtol);
+      check_storage_equal(read(d_db, db.storage), want_db, red_atol * 10, red_rtol);
+    }
+  }
+}
+
+TEST_CASE("cuda norms: y may be x, and statistics may be left out", "[gpu][norm]") {
+  host_matrix<float> x(9, 70, false, 2);
+  host_vector<float> w(70);
+  fill_uniform(x.storage, 21, -2, 2);
+  fill_uniform(w.storage, 22);
+  tensor<float, 2> want = x.storage;
+  oracle_kernels::rmsnorm_forward(oracle, x.view, w.view, 1e-6f, same_place(want, x.storage, x.view),
+                                  vector_view<float>{});
+  const mirrored<float, 2> d_x(x.storage);
+  const mirrored<float, 1> d_w(w.storage);
+  gpu::rmsnorm_forward(be(), d_x.on_device(x.view), d_w.on_device(w.view), 1e-6f, d_x.on_device(x.view),
+                       gpu::dvector<float>{});
+  check_storage_equal(read(d_x, x.storage), want, red_atol, red_rtol);
+}
+
+// Rope: cos/sin of the same float θ (CUDA's are within 2 ulp over the full range), one product and one sum.
+constexpr double rope_atol = 1e-5, rope_rtol = 1e-5;
+
+TEST_CASE("cuda rope forward and backward match scalar, positions up to 65,535", "[gpu][rope]") {
+  struct rope_case {
+    const char* name;
+    index_t n, h, dh, pad;
+  };
+  const std::vector<rope_case> cases = {{"1 row, 1 head, 2 dims", 1, 1, 2, 0},
+                                        {"odd rows and heads", 5, 3, 8, 0},
+                                        {"padded heads and rows", 7, 4, 64, 3},
+                                        {"large", 300, 8, 128, 0},
+                                        {"empty", 0, 2, 4, 0}};
+  for (const rope_case& c : cases) {
+    SECTION(c.name) {
+      host_heads x(c.n, c.h, c.dh, c.pad), y(c.n, c.h, c.dh, c.pad), dy(c.n, c.h, c.dh, c.pad),
+          dx(c.n, c.h, c.dh, c.pad);
+      fill_uniform(x.storage, 31, -3, 3);
+      fill_uniform(y.storage, 32);
+      fill_uniform(dy.storage, 33);
+      fill_uniform(dx.storage, 34);
+      host_vector<std::int32_t> pos(c.n, 2);
+      for (index_t r = 0; r < c.n; ++r) pos.view(r) = static_cast<std::int32_t>((r * 7919) % 65536);
+      host_vector<float> inv(c.dh / 2);
+      backend::rope_inverse_frequencies(static_cast<int>(c.dh), 10000.0, inv.storage.data());
+      tensor<float, 1> want_y = y.storage, want_dx = dx.storage;
+      oracle_kernels::rope_forward(oracle, x.view, pos.view, inv.view, same_place(want_y, y.storage, y.view));
+      oracle_kernels::rope_backward(oracle, dy.view, pos.view, inv.view, same_place(want_dx, dx.storage, dx.view));
+      const mirrored<float, 1> d_x(x.storage), d_y(y.storage), d_dy(dy.storage), d_dx(dx.storage), d_inv(inv.storage);
+      const mirrored<std::int32_t, 1> d_pos(pos.storage);
+      gpu::rope_forward(be(), d_x.on_device(x.view), d_pos.on_device(pos.view), d_inv.on_device(inv.view),
+                        d_y.on_device(y.view));
+      gpu::rope_backward(be(), d_dy.on_device(dy.view), d_pos.on_device(pos.view), d_inv.on_device(inv.view),
+                         d_dx.on_device(dx.view));
+      check_storage_equal(read(d_y, y.storage), want_y, rope_atol, rope_rtol);
+      check_storage_equal(read(d_dx, dx.storage), want_dx, rope_atol, rope_rtol);
+    }
+  }
+}
+
+TEST_CASE("cuda softmax forward and backward match scalar: causal offsets, empty and -inf rows", "[gpu][softmax]") {
+  struct sm_case {
+    const char* name;
+    index_t bt, s, l, pad;
+    bool causal;
+    float scale;
+  };
+  const std::vector<sm_case> cases = {
+      {"1x1x1", 1, 1, 1, 0, false, 1.0f},
+      {"odd, scaled", 3, 5, 19, 0, false, 0.125f},
+      {"causal square", 2, 17, 17, 0, true, 0.25f},
+      {"causal with a KV prefix (L > S)", 2, 5, 40, 3, true, 1.0f},
+      {"causal with rows that see nothing (S > L)", 2, 9, 4, 1, true, 1.0f},
+      {"long rows", 2, 3, 5000, 0, false, 0.5f},
+      {"negative scale", 1, 4, 33, 0, false, -2.0f},
+      {"empty batch", 0, 3, 3, 0, false, 1.0f},
+  };
+  for (const sm_case& c : cases) {
+    SECTION(c.name) {
+      host_batch<float> x(c.bt, c.s, c.l, false, false, c.pad), y(c.bt, c.s, c.l, false, false, c.pad),
+          dy(c.bt, c.s, c.l, false, false, c.pad), dx(c.bt, c.s, c.l, false, false, c.pad);
+      fill_uniform(x.storage, 41, -6, 6);
+      fill_uniform(y.storage, 42);
+      fill_uniform(dy.storage, 43);
+      fill_uniform(dx.storage, 44);
+      if (c.bt > 0 && c.s > 1)  // a row of −∞ only: all 0
+        for (index_t j = 0; j < c.l; ++j) x.view(0, 1, j) = -std::numeric_limits<float>::infinity();
+      tensor<float, 3> want_y = y.storage, want_dx = dx.storage;
+      oracle_kernels::softmax_forward(oracle, x.view, c.scale, c.causal, same_place(want_y, y.storage, y.view));
+      // backward from the oracle's probabilities, so both sides start from the same y
+      const mirrored<float, 3> d_x(x.storage), d_y(y.storage), d_dy(dy.storage), d_dx(dx.storage);
+      gpu::softmax_forward(be(), d_x.on_device(x.view), c.scale, c.causal, d_y.on_device(y.view));
+      check_storage_equal(read(d_y, y.storage), want_y, 1e-6, 1e-5);
+      const mirrored<float, 3> d_want_y(want_y);
+      oracle_kernels::softmax_backward(oracle, same_place(want_y, y.storage, y.view), dy.view, c.scale,
+                                       same_place(want_dx, dx.storage, dx.view));
+      gpu::softmax_backward(be(), d_want_y.on_device(same_place(want_y, y.storage, y.view)),
+                            d_dy.on_device(dy.view), c.scale, d_dx.on_device(dx.view));
+      check_storage_equal(read(d_dx, dx.storage), want_dx, red_atol, red_rtol);
+    }
+  }
+}
+
+TEST_CASE("cuda gelu (tanh and erf forms) forward and backward match scalar", "[gpu][activation]") {
+  for (const auto approx : {backend::gelu_approximation::tanh, backend::gelu_approximation::erf}) {
+    for (const row_case& r : row_cases()) {
+      SECTION(std::string(approx == backend::gelu_approximation::tanh ? "tanh: " : "erf: ") + r.name) {
+        act_matrix x(r, 51), dy(r, 52), y(r, 53), dx(r, 54);
+        tensor<float, 2> want_y = y.storage, want_dx = dx.storage;
+        oracle_kernels::gelu_forward(oracle, x.view, approx, y.in(want_y));
+        oracle_kernels::gelu_backward(oracle, x.view, dy.view, approx, dx.in(want_dx));
+        const mirrored<float, 2> d_x(x.storage), d_dy(dy.storage), d_y(y.storage), d_dx(dx.storage);
+        gpu::gelu_forward(be(), d_x.on_device(x.view), approx, d_y.on_device(y.view));
+        gpu::gelu_backward(be(), d_x.on_device(x.view), d_dy.on_device(dy.view), approx, d_dx.on_device(dx.view));
+        check_storage_equal(read(d_y, y.storage), want_y, act_atol, act_rtol);
+        check_storage_equal(read(d_dx, dx.storage), want_dx, act_atol, act_rtol);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda dropout draws the CPU's Philox mask bit for bit, forward and backward", "[gpu][dropout]") {
+  for (const float p : {0.0f, 0.1f, 0.5f, 0.9f}) {
+    for (const row_case& r : row_cases()) {
+      SECTION("p " + std::to_string(p) + ": " + r.name) {
+        act_matrix x(r, 61), y(r, 62), dx(r, 63);
+        const std::uint64_t seed = 0x5eed0000ull + static_cast<std::uint64_t>(p * 10), offset = (1ull << 40) + 3;
+        tensor<float, 2> want_y = y.storage, want_dx = dx.storage;
+        oracle_kernels::dropout_forward(oracle, x.view, p, seed, offset, y.in(want_y));
+        oracle_kernels::dropout_backward(oracle, x.view, p, seed, offset, dx.in(want_dx));
+        const mirrored<float, 2> d_x(x.storage), d_y(y.storage), d_dx(dx.storage);
+        gpu::dropout_forward(be(), d_x.on_device(x.view), p, seed, offset, d_y.on_device(y.view));
+        gpu::dropout_backward(be(), d_x.on_device(x.view), p, seed, offset, d_dx.on_device(dx.view));
+        check_storage_equal(read(d_y, y.storage), want_y, 0, 0);
+        check_storage_equal(read(d_dx, dx.storage), want_dx, 0, 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda GRU cell forward and backward match scalar; empty gradients are skipped", "[gpu][gru]") {
+  struct gru_case {
+    const char* name;
+    index_t n, hidden, pad;
+  };
+  const std::vector<gru_case> cases = {
+      {"1x1", 1, 1, 0}, {"odd", 7, 13, 0}, {"padded", 5, 32, 3}, {"large", 512, 256, 0}, {"empty", 0, 4, 0}};
+  for (const gru_case& c : cases) {
+    for (const bool all_grads : {true, false}) {
+      SECTION(std::string(c.name) + (all_grads ? "" : ", dgx and dh only")) {
+        host_matrix<float> gx(c.n, 3 * c.hidden, false, c.pad), gh(c.n, 3 * c.hidden, false, c.pad),
+            h(c.n, c.hidden, false, c.pad), h_out(c.n, c.hidden, false, c.pad), dh_out(c.n, c.hidden, false, c.pad),
+            dgx(c.n, 3 * c.hidden, false, c.pad), dgh(c.n, 3 * c.hidden, false, c.pad),
+            dh(c.n, c.hidden, false, c.pad);
+        fill_uniform(gx.storage, 71, -3, 3);
+        fill_uniform(gh.storage, 72, -3, 3);
+        fill_uniform(h.storage, 73);
+        fill_uniform(h_out.storage, 74);
+        fill_uniform(dh_out.storage, 75);
+        fill_uniform(dgx.storage, 76);
+        fill_uniform(dgh.storage, 77);
+        fill_uniform(dh.storage, 78);
+        tensor<float, 2> want_out = h_out.storage, want_dgx = dgx.storage, want_dgh = dgh.storage,
+                         want_dh = dh.storage;
+        oracle_kernels::gru_cell_forward(oracle, gx.view, gh.view, h.view, same_place(want_out, h_out.storage, h_out.view));
+        oracle_kernels::gru_cell_backward(
+            oracle, gx.view, gh.view, h.view, dh_out.view, same_place(want_dgx, dgx.storage, dgx.view),
+            all_grads ? same_place(want_dgh, dgh.storage, dgh.view) : matrix_view<float>{},
+            same_place(want_dh, dh.storage, dh.view));
+        const mirrored<float, 2> d_gx(gx.storage), d_gh(gh.storage), d_h(h.storage), d_out(h_out.storage),
+            d_dout(dh_out.storage), d_dgx(dgx.storage), d_dgh(dgh.storage), d_dh(dh.storage);
+        gpu::gru_cell_forward(be(), d_gx.on_device(gx.view), d_gh.on_device(gh.view), d_h.on_device(h.view),
+                              d_out.on_device(h_out.view));
+        gpu::gru_cell_backward(be(), d_gx.on_device(gx.view), d_gh.on_device(gh.view), d_h.on_device(h.view),
+                               d_dout.on_device(dh_out.view), d_dgx.on_device(dgx.view),
+                               all_grads ? d_dgh.on_device(dgh.view) : gpu::dmatrix<float>{},
+                               d_dh.on_device(dh.view));
+        check_storage_equal(read(d_out, h_out.storage), want_out, act_atol, act_rtol);
+        check_storage_equal(read(d_dgx, dgx.storage), want_dgx, act_atol, act_rtol);
+        check_storage_equal(read(d_dgh, dgh.storage), want_dgh, act_atol, act_rtol);
+        check_storage_equal(read(d_dh, dh.storage), want_dh, act_atol, act_rtol);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda embedding: gather exactly, scatter-add repeated ids in order, bad ids throw untouched", "[gpu][embedding]") {
+  const index_t vocab = 37, d = 70, n = 500;
+  host_matrix<float> table(vocab, d, false, 2), out(n, d, false, 1), dout(n, d, false, 3), dtable(vocab, d, false, 2);
+  fill_uniform(table.storage, 81);
+  fill_uniform(out.storage, 82);
+  fill_integers(dout.storage, 83);  // integers: every order of the sums is exact
+  fill_integers(dtable.storage, 84);
+  host_vector<std::int32_t> ids(n, 2);
+  for (index_t i = 0; i < n; ++i) ids.view(i) = static_cast<std::int32_t>((i * i + 3 * i) % vocab);  // repeats
+  tensor<float, 2> want_out = out.storage, want_dtable = dtable.storage;
+  oracle_kernels::embedding_forward(oracle, table.view, ids.view, same_place(want_out, out.storage, out.view));
+  oracle_kernels::embedding_backward(oracle, ids.view, dout.view, same_place(want_dtable, dtable.storage, dtable.view));
+  const mirrored<float, 2> d_table(table.storage), d_out(out.storage), d_dout(dout.storage), d_dtable(dtable.storage);
+  SECTION("forward and backward") {
+    const mirrored<std::int32_t, 1> d_ids(ids.storage);
+    gpu::embedding_forward(be(), d_table.on_device(table.view), d_ids.on_device(ids.view), d_out.on_device(out.view));
+    gpu::embedding_backward(be(), d_ids.on_device(ids.view), d_dout.on_device(dout.view),
+                            d_dtable.on_device(dtable.view));
+    check_storage_equal(read(d_out, out.storage), want_out, 0, 0);
+    check_storage_equal(read(d_dtable, dtable.storage), want_dtable, 0, 0);
+  }
+  SECTION("an id outside [0, V) throws naming its position, before anything is written") {
+    ids.view(123) = vocab;
+    ids.view(321) = -1;
+    const mirrored<std::int32_t, 1> d_ids(ids.storage);
+    for (const bool backward : {false, true}) {
+      std::string what;
+      try {
+        if (backward)
+          gpu::embedding_backward(be(), d_ids.on_device(ids.view), d_dout.on_device(dout.view),
+                                  d_dtable.on_device(dtable.view));
+        else
+          gpu::embedding_forward(be(), d_table.on_device(table.view), d_ids.on_device(ids.view),
+                                 d_out.on_device(out.view));
+      } catch (const slim::error& e) {
+        what = e.what();
+      }
+      INFO(what);
+      CHECK(what.find("ids[123]") != std::string::npos);
+      CHECK(what.find("id 37") != std::string::npos);
+    }
+    check_storage_equal(read(d_out, out.storage), out.storage, 0, 0);
+    check_storage_equal(read(d_dtable, dtable.storage), dtable.storage, 0, 0);
+  }
+}
+
+TEST_CASE("cuda cross-entropy forward and backward match scalar; ignored rows; bad targets throw", "[gpu][cross_entropy]") {
+  struct ce_case {
+    const char* name;
+    index_t n, vocab, pad;
+  };
+  const std::vector<ce_case> cases = {{"1x1", 1, 1, 0},      {"odd", 7, 19, 0},          {"padded", 9, 300, 5},
+                                      {"LLaMA vocabulary", 6, 32000, 0}, {"many rows", 3000, 64, 0}, {"empty", 0, 5, 0}};
+  constexpr std::int32_t ignore = -100;
+  for (const ce_case& c : cases) {
+    SECTION(c.name) {
+      host_matrix<float> logits(c.n, c.vocab, false, c.pad), dlogits(c.n, c.vocab, false, c.pad);
+      host_vector<float> loss(c.n, 2), lse(c.n), dloss(c.n);
+      host_vector<std::int32_t> targets(c.n);
+      fill_uniform(logits.storage, 91, -8, 8);
+      fill_uniform(dlogits.storage, 92);
+      fill_uniform(loss.storage, 93);
+      fill_uniform(dloss.storage, 94);
+      for (index_t i = 0; i < c.n; ++i)
+        targets.view(i) = i % 3 == 1 ? ignore : static_cast<std::int32_t>((i * 7919) % c.vocab);
+      tensor<float, 1> want_loss = loss.storage, want_lse = lse.storage;
+      tensor<float, 2> want_dl = dlogits.storage;
+      const index_t want_counted =
+          oracle_kernels::cross_entropy_forward(oracle, logits.view, targets.view, ignore,
+                                                same_place(want_loss, loss.storage, loss.view), want_lse.view());
+      oracle_kernels::cross_entropy_backward(oracle, logits.view, targets.view, vector_view<const float>(want_lse.view()),
+                                             ignore, dloss.view, same_place(want_dl, dlogits.storage, dlogits.view));
+      const mirrored<float, 2> d_logits(logits.storage), d_dl(dlogits.storage);
+      const mirrored<float, 1> d_loss(loss.storage), d_lse(lse.storage), d_dloss(dloss.storage);
+      const mirrored<std::int32_t, 1> d_t(targets.storage);
+      const index_t counted = gpu::cross_entropy_forward(be(), d_logits.on_device(logits.view), d_t.on_device(targets.view),
+                                                         ignore, d_loss.on_device(loss.view), d_lse.on_device(lse.view));
+      CHECK(counted == want_counted);
+      check_storage_equal(read(d_loss, loss.storage), want_loss, red_atol, red_rtol);
+      check_storage_equal(read(d_lse, lse.storage), want_lse, red_atol, red_rtol);
+      gpu::cross_entropy_backward(be(), d_logits.on_device(logits.view), d_t.on_device(targets.view),
+                                  d_lse.on_device(lse.view), ignore, d_dloss.on_device(dloss.view),
+                                  d_dl.on_device(dlogits.view));
+      check_storage_equal(read(d_dl, dlogits.storage), want_dl, red_atol, red_rtol);
+    }
+  }
+  SECTION("a target outside [0, V) that is not ignore_index throws naming its position") {
+    host_matrix<float> logits(4, 10, false, 0);
+    host_vector<float> loss(4), lse(4);
+    host_vector<std::int32_t> targets(4);
+    fill_uniform(logits.storage, 95);
+    fill_uniform(loss.storage, 96);
+    targets.view(0) = 1;
+    targets.view(1) = ignore;
+    targets.view(2) = 10;
+    targets.view(3) = 2;
+    const mirrored<float, 2> d_logits(logits.storage);
+    const mirrored<float, 1> d_loss(loss.storage), d_lse(lse.storage);
+    const mirrored<std::int32_t, 1> d_t(targets.storage);
+    std::string what;
+    try {
+      gpu::cross_entropy_forward(be(), d_logits.on_device(logits.view), d_t.on_device(targets.view), ignore,
+                                 d_loss.on_device(loss.view), d_lse.on_device(lse.view));
+    } catch (const slim::error& e) {
+      what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("targets[2]") != std::string::npos);
+    check_storage_equal(read(d_loss, loss.storage), loss.storage, 0, 0);
+  }
+}
+
+TEST_CASE("cuda adam and adamw steps match scalar over several steps", "[gpu][optimizer]") {
+  for (const bool decoupled : {false, true}) {
+    for (const float wd : {0.0f, 0.01f}) {
+      SECTION(std::string(decoupled ? "adamw" : "adam") + ", weight decay " + std::to_string(wd)) {
+        const index_t n = 100003;
+        tensor<float, 1> p({n}), g({n}), m({n}), v({n});
+        fill_uniform(p, 101);
+        fill_uniform(m, 102, -0.01, 0.01);
+        fill_uniform(v, 103, 0, 0.01);
+        backend::adam_config cfg;
+        cfg.lr = 3e-3f;
+        cfg.weight_decay = wd;
+        tensor<float, 1> wp = p, wm = m, wv = v;
+        const mirrored<float, 1> dp(p), dm(m), dv(v);
+        for (std::int64_t step = 1; step <= 3; ++step) {
+          fill_uniform(g, 110 + static_cast<std::uint64_t>(step));
+          const mirrored<float, 1> dg(g);
+          if (decoupled) {
+            oracle_kernels::adamw_step(oracle, wp.view(), g.view(), wm.view(), wv.view(), cfg, step);
+            gpu::adamw_step(be(), dp.on_device(p.view()), dg.on_device(g.view()), dm.on_device(m.view()),
+                            dv.on_device(v.view()), cfg, step);
+          } else {
+            oracle_kernels::adam_step(oracle, wp.view(), g.view(), wm.view(), wv.view(), cfg, step);
+            gpu::adam_step(be(), dp.on_device(p.view()), dg.on_device(g.view()), dm.on_device(m.view()),
+                           dv.on_device(v.view()), cfg, step);
+          }
+        }
+        // the same float formula on both sides; FMA contraction on the device moves the last bits
+        check_storage_equal(read(dp, p), wp, 1e-6, 1e-5);
+        check_storage_equal(read(dm, m), wm, 1e-7, 1e-5);
+        check_storage_equal(read(dv, v), wv, 1e-9, 1e-5);
+      }
+    }
+  }
+}
+
+TEST_CASE("cuda topk matches scalar exactly: ties by column, NaN last, k from 1 to 1000", "[gpu][topk]") {
+  struct topk_case {
+    const char* name;
+    index_t n, l, k, pad;
+    bool ties, nans;
+  };
+  const std::vector<topk_case> cases = {
+      {"1x1, k 1", 1, 1, 1, 0, false, false},  {"k = L", 3, 17, 17, 0, false, false},
+      {"ties", 5, 64, 10, 2, true, false},     {"NaN and infinities", 4, 50, 50, 0, false, true},
+      {"vocabulary, k 50", 3, 32000, 50, 0, false, false},
+      {"k 1000 of 1500", 2, 1500, 1000, 0, true, false},
+      {"many rows", 3000, 40, 5, 1, true, false},
+      {"empty", 0, 7, 3, 0, false, false},
+  };
+  for (const topk_case& c : cases) {
+    SECTION(c.name) {
+      host_matrix<float> x(c.n, c.l, false, c.pad), values(c.n, c.k, false, c.pad), dx(c.n, c.l, false, c.pad);
+      host_matrix<std::int32_t> indices(c.n, c.k, false, c.pad);
+      if (c.ties)
+        fill_integers(x.storage, 121, -3, 3);
+      else
+        fill_uniform(x.storage, 121);
+      if (c.nans && c.n > 0)
+        for (index_t r = 0; r < c.n; ++r) {
+          x.view(r, (r * 3) % c.l) = std::numeric_limits<float>::quiet_NaN();
+          x.view(r, (r * 5 + 1) % c.l) = std::numeric_limits<float>::infinity();
+          x.view(r, (r * 7 + 2) % c.l) = -std::numeric_limits<float>::infinity();
+          x.view(r, (r * 11 + 4) % c.l) = std::numeric_limits<float>::quiet_NaN();
+        }
+      fill_uniform(values.storage, 122);
+      for (auto& v : indices.storage) v = -7;
+      fill_integers(dx.storage, 123);
+      tensor<float, 2> want_v = values.storage, want_dx = dx.storage;
+      tensor<std::int32_t, 2> want_i = indices.storage;
+      oracle_kernels::topk_forward(oracle, x.view, c.k, same_place(want_v, values.storage, values.view),
+                                   same_place(want_i, indices.storage, indices.view));
+      const mirrored<float, 2> d_x(x.storage), d_v(values.storage), d_dx(dx.storage);
+      const mirrored<std::int32_t, 2> d_i(indices.storage);
+      gpu::topk_forward(be(), d_x.on_device(x.view), c.k, d_v.on_device(values.view), d_i.on_device(indices.view));
+      check_storage_equal(read(d_v, values.storage), want_v, 0, 0);
+      check_storage_equal(read(d_i, indices.storage), want_i, 0, 0);
+      // backward through the oracle's indices, with integer gradients (exact in any order)
+      host_matrix<float> dv(c.n, c.k, false, c.pad);
+      fill_integers(dv.storage, 124);
+      const auto oracle_idx = same_place(want_i, indices.storage, indices.view);
+      oracle_kernels::topk_backward(oracle, matrix_view<const std::int32_t>(oracle_idx), dv.view,
+                                    same_place(want_dx, dx.storage, dx.view));
+      const mirrored<float, 2> d_dv(dv.storage);
+      const mirrored<std::int32_t, 2> d_oi(want_i);
+      gpu::topk_backward(be(), d_oi.on_device(oracle_idx), d_dv.on_device(dv.view),
+                         d_dx.on_device(dx.view));
+      check_storage_equal(read(d_dx, dx.storage), want_dx, 0, 0);
+    }
+  }
+  SECTION("backward: repeated indices add up; an index outside [0, L) throws before anything is written") {
+    host_matrix<std::int32_t> idx(2, 3, false, 0);
+    host_matrix<float> dv(2, 3, false, 0), dx(2, 4, false, 0);
+    fill_integers(dv.storage, 125);
+    fill_integers(dx.storage, 126);
+    const std::int32_t good[6] = {1, 1, 3, 0, 2, 2};
+    for (index_t i = 0; i < 6; ++i) idx.storage.data()[i] = good[i];
+    tensor<float, 2> want = dx.storage;
+    oracle_kernels::topk_backward(oracle, matrix_view<const std::int32_t>(idx.view), dv.view, want.view());
+    const mirrored<float, 2> d_dv(dv.storage), d_dx(dx.storage);
+    {
+      const mirrored<std::int32_t, 2> d_idx(idx.storage);
+      gpu::topk_backward(be(), d_idx.on_device(idx.view), d_dv.on_device(dv.view),
+                         d_dx.on_device(dx.view));
+      check_storage_equal(read(d_dx, dx.storage), want, 0, 0);
+    }
+    idx.view(1, 1) = 4;
+    const mirrored<std::int32_t, 2> d_bad(idx.storage);
+    std::string what;
+    try {
+      gpu::topk_backward(be(), d_bad.on_device(idx.view), d_dv.on_device(dv.view),
+                         d_dx.on_device(dx.view));
+    } catch (const slim::error& e) {
+      what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("indices[1,1]") != std::string::npos);
+    check_storage_equal(read(d_dx, dx.storage), want, 0, 0);
+  }
+}
+
+
+// ---- attention ------------------------------------------------------------------------------------------
+
+/// (B, N, H, Dh) view with `pad` elements after each head row, in its own storage.
+struct host_heads4 {
+  tensor<float, 1> storage;
+  tensor_view<float, 4> view;
+  host_heads4(index_t b, index_t n, index_t h, index_t dh, index_t pad)
+      : storage(std::array<index_t, 1>{b * n * h * (dh + pad)}),
+        view(storage.data(), {b, n, h, dh}, {n * h * (dh + pad), h * (dh + pad), dh + pad, 1}) {}
+};
+
+// Forward: o sums ≤ 100 products per element and lse one log-sum-exp, in float on the device against
+// float-with-float on the oracle, in other orders: 2e-5 absolute / 1e-4 relative. Backward sums over every
+// query of a key's group (≤ 400 terms): 1e-4 absolute / 1e-4 relative.
+constexpr double attn_atol = 2e-5, attn_rtol = 1e-4, attn_grad_atol = 1e-4, attn_grad_rtol = 1e-4;
+
+TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets, left padding, Dh up to 256",
+          "[gpu][attention]") {
+  struct attn_case {
+    const char* name;
+    index_t b, s, l, hq, hkv, dh, pad;
+    bool causal;
+    std::vector<std::int32_t> kv_begin;  // empty: none
+    bool nan_key = false;                // k(0, 2, 0, 0) is NaN: the rows that see it come out NaN, as on the CPU
+  };
+  const std::vector<attn_case> cases = {
+      {"1x1x1", 1, 1, 1, 1, 1, 1, 0, false, {}},
+      {"causal, grouped heads", 2, 5, 5, 4, 2, 16, 0, true, {}},
+      {"KV-cache offset (L > S), left padding", 2, 7, 19, 4, 1, 32, 0, true, {3, 0}},
+      {"one decoding step over a cache", 1, 1, 40, 8, 8, 64, 0, true, {5}},
+      {"rows that see nothing (S > L)", 2, 9, 4, 2, 2, 8, 0, true, {}},
+      {"padded heads, Dh 128", 1, 70, 70, 2, 2, 128, 3, true, {}},
+      {"not causal, Dh 256, one KV head", 1, 33, 33, 2, 1, 256, 0, false, {}},
+      {"Dh 40, every key padded away", 1, 3, 3, 1, 1, 40, 0, false, {3}},
+      {"large", 2, 100, 100, 4, 4, 64, 0, true, {}},
+      {"a NaN key", 1, 6, 6, 2, 1, 8, 0, true, {}, true},
+  };
+  for (const attn_case& c : cases) {
+    for (const bool all_grads : {true, false}) {
+      SECTION(std::string(c.name) + (all_grads ? "" : ", dq and dv only")) {
+        const float scale = 1.0f / std::sqrt(static_cast<float>(c.dh));
+        host_heads4 q(c.b, c.s, c.hq, c.dh, c.pad), k(c.b, c.l, c.hkv, c.dh, c.pad), v(c.b, c.l, c.hkv, c.dh, c.pad),
+            o(c.b, c.s, c.hq, c.dh, c.pad), dout(c.b, c.s, c.hq, c.dh, c.pad), dq(c.b, c.s, c.hq, c.dh, c.pad),
+            dk(c.b, c.l, c.hkv, c.dh, c.pad), dv(c.b, c.l, c.hkv, c.dh, c.pad);
+        fill_uniform(q.storage, 131, -2, 2);
+        fill_uniform(k.storage, 132, -2, 2);
+        if (c.nan_key) k.view(0, 2, 0, 0) = std::numeric_limits<float>::quiet_NaN();
+        fill_uniform(v.storage, 133);
+        fill_uniform(o.storage, 134);
+        fill_uniform(dout.storage, 135);
+        fill_uniform(dq.storage, 136);  // backward accumulates
+        fill_uniform(dk.storage, 137);
+        fill_uniform(dv.storage, 138);
+        tensor<float, 3> lse({c.b, c.hq, c.s});
+        fill_uniform(lse, 139);
+        tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size())});
+        for (std::size_t i = 0; i < c.kv_begin.size(); ++i) kvb.data()[i] = c.kv_begin[i];
+        const vector_view<const std::int32_t> kvb_view =
+            c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb.view());
+
+        tensor<float, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
+        tensor<float, 3> want_lse = lse;
+        const auto wo = same_place(want_o, o.storage, o.view);
+        oracle_kernels::attention_forward(oracle, q.view, k.view, v.view, scale, c.causal, kvb_view, wo,
+                                          want_lse.view());
+        oracle_kernels::attention_backward(
+            oracle, q.view, k.view, v.view, tensor_view<const float, 4>(wo), dout.view,
+            tensor_view<const float, 3>(want_lse.view()), scale, c.causal, kvb_view,
+            same_place(want_dq, dq.storage, dq.view),
+            all_grads ? same_place(want_dk, dk.storage, dk.view) : tensor_view<float, 4>{},
+            same_place(want_dv, dv.storage, dv.view));
+
+        const mirrored<float, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage),
+            d_dout(dout.storage), d_dq(dq.storage), d_dk(dk.storage), d_dv(dv.storage);
+        const mirrored<float, 3> d_lse(lse);
+        const mirrored<std::int32_t, 1> d_kvb(kvb);
+        const gpu::dvector<const std::int32_t> d_kvb_view =
+            c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb.view());
+        gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale,
+                               c.causal, d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
+        check_storage_equal(read(d_o, o.storage), want_o, attn_atol, attn_rtol);
+        check_storage_equal(read(d_lse, lse), want_lse, attn_atol, attn_rtol);
+
+        // backward from the oracle's o and lse, so both sides start from the same forward state
+        const mirrored<float, 1> d_want_o(want_o);
+        const mirrored<float, 3> d_want_lse(want_lse);
+        gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
+                                d_want_o.on_device(wo), d_dout.on_device(dout.view),
+                                d_want_lse.on_device(want_lse.view()), scale, c.causal, d_kvb_view,
+                                d_dq.on_device(dq.view), all_grads ? d_dk.on_device(dk.view) : gpu::dheads<float>{},
+                                d_dv.on_device(dv.view));
+        check_storage_equal(read(d_dq, dq.storage), want_dq, attn_grad_atol, attn_grad_rtol);
+        check_storage_equal(read(d_dk, dk.storage), want_dk, attn_grad_atol, attn_grad_rtol);
+        check_storage_equal(read(d_dv, dv.storage), want_dv, attn_grad_atol, attn_grad_rtol);
+      }
+    }
+  }
+  SECTION("kv_begin outside [0, L] throws naming the batch, before anything is written") {
+    host_heads4 q(2, 3, 1, 8, 0), k(2, 4, 1, 8, 0), o(2, 3, 1, 8, 0);
+    fill_uniform(q.storage, 141);
+    fill_uniform(k.storage, 142);
+    fill_uniform(o.storage, 143);
+    tensor<float, 3> lse({2, 1, 3});
+    tensor<std::int32_t, 1> kvb({2});
+    kvb.data()[0] = 0;
+    kvb.data()[1] = 5;
+    const mirrored<float, 1> d_q(q.storage), d_k(k.storage), d_o(o.storage);
+    const mirrored<float, 3> d_lse(lse);
+    const mirrored<std::int32_t, 1> d_kvb(kvb);
+    std::string what;
+    try {
+      gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_k.on_device(k.view), 1.0f, true,
+                             d_kvb.on_device(kvb.view()), d_o.on_device(o.view), d_lse.on_device(lse.view()));
+    } catch (const slim::error& e) {
+      what = e.what();
+    }
+    INFO(what);
+    CHECK(what.find("kv_begin[1]") != std::string::npos);
+    check_storage_equal(read(d_o, o.storage), o.storage, 0, 0);
+  }
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <type_traits>
 
 #include "slim/backend/cuda/runtime.cuh"
+#include "slim/backend/scalar/activation.hpp"
 #include "slim/backend/tags.hpp"
 #include "slim/core/tensor_view.hpp"
 
@@ -99,6 +100,66 @@ struct swiglu_backward_op {
   }
 };
 
+/// GELU in the CPU backends' cancellation-free forms: tanh: x/(1+e^(−2u)), u = √(2/π)(x+0.044715x³);
+/// erf: ½x·erfc(−x/√2). Gradients as activation_math::gelu_grad.
+template <class T>
+struct gelu_constants {
+  static constexpr T sqrt_2_over_pi = T(0.79788456080286535587989211986876);
+  static constexpr T inv_sqrt2 = T(0.70710678118654752440084436210485);
+  static constexpr T inv_sqrt_2pi = T(0.39894228040143267793994605993438);
+  static constexpr T c = T(0.044715);
+};
+template <class T>
+__device__ inline T gelu_tanh_value(T x) {
+  using k = gelu_constants<T>;
+  return x / (T(1) + exp(T(-2) * (k::sqrt_2_over_pi * (x + k::c * x * x * x))));
+}
+template <class T>
+__device__ inline T gelu_tanh_grad(T x) {
+  using k = gelu_constants<T>;
+  const T e = exp(T(-2) * (k::sqrt_2_over_pi * (x + k::c * x * x * x)));
+  const T s2 = T(1) / (T(1) + e);
+  const T one_minus = isinf(e) ? T(1) : e * s2;
+  return s2 + T(2) * x * s2 * one_minus * k::sqrt_2_over_pi * (T(1) + T(3) * k::c * x * x);
+}
+template <class T>
+__device__ inline T gelu_erf_value(T x) {
+  return T(0.5) * x * erfc(-x * gelu_constants<T>::inv_sqrt2);
+}
+template <class T>
+__device__ inline T gelu_erf_grad(T x) {
+  using k = gelu_constants<T>;
+  return T(0.5) * erfc(-x * k::inv_sqrt2) + x * k::inv_sqrt_2pi * exp(T(-0.5) * x * x);
+}
+struct gelu_tanh_forward_op {
+  static constexpr const char* name = "rows_kernel<gelu_tanh_forward_op>";
+  template <class T>
+  __device__ void operator()(T x, T& y) const {
+    y = gelu_tanh_value(x);
+  }
+};
+struct gelu_tanh_backward_op {
+  static constexpr const char* name = "rows_kernel<gelu_tanh_backward_op>";
+  template <class T>
+  __device__ void operator()(T x, T dy, T& dx) const {
+    dx += dy * gelu_tanh_grad(x);
+  }
+};
+struct gelu_erf_forward_op {
+  static constexpr const char* name = "rows_kernel<gelu_erf_forward_op>";
+  template <class T>
+  __device__ void operator()(T x, T& y) const {
+    y = gelu_erf_value(x);
+  }
+};
+struct gelu_erf_backward_op {
+  static constexpr const char* name = "rows_kernel<gelu_erf_backward_op>";
+  template <class T>
+  __device__ void operator()(T x, T dy, T& dx) const {
+    dx += dy * gelu_erf_grad(x);
+  }
+};
+
 /// Checks that `v` is a (n, d) view with unit inner stride and non-negative row stride >= d.
 template <class T>
 void require_rows(const matrix_view<T, device_space>& v, index_t n, index_t d, const char* where, const char* name) {
@@ -154,6 +215,45 @@ struct cuda_activation {
     const auto s = cuda_detail::iteration_space(n, d, x, dy, dx);
     cuda_detail::launch_rows<cuda_detail::silu_backward_op>(be, s, cuda_detail::rows_of(x), cuda_detail::rows_of(dy),
                                                             cuda_detail::rows_of(dx));
+  }
+
+  /// tanh: y = ½x(1+tanh(√(2/π)(x+0.044715x³))); erf: y = ½x(1+erf(x/√2)).   x, y (N,D)
+  template <std::floating_point T>
+  static void gelu_forward(const backend::cuda& be, dmatrix<in_t<T>> x, gelu_approximation approx, dmatrix<T> y) {
+    constexpr const char* where = "slim::kernels<cuda>::gelu_forward";
+    require_valid(x, where, "x");
+    check_gelu_approximation(where, approx);
+    const index_t n = x.extent(0), d = x.extent(1);
+    cuda_detail::require_rows(x, n, d, where, "x");
+    cuda_detail::require_rows(y, n, d, where, "y");
+    if (n * d == 0) return;
+    const auto s = cuda_detail::iteration_space(n, d, x, y);
+    if (approx == gelu_approximation::tanh)
+      cuda_detail::launch_rows<cuda_detail::gelu_tanh_forward_op>(be, s, cuda_detail::rows_of(x),
+                                                                  cuda_detail::rows_of(y));
+    else
+      cuda_detail::launch_rows<cuda_detail::gelu_erf_forward_op>(be, s, cuda_detail::rows_of(x),
+                                                                 cuda_detail::rows_of(y));
+  }
+  /// dx += dy·gelu′(x)   x, dy, dx (N,D)
+  template <std::floating_point T>
+  static void gelu_backward(const backend::cuda& be, dmatrix<in_t<T>> x, dmatrix<in_t<T>> dy,
+                            gelu_approximation approx, dmatrix<T> dx) {
+    constexpr const char* where = "slim::kernels<cuda>::gelu_backward";
+    require_valid(x, where, "x");
+    check_gelu_approximation(where, approx);
+    const index_t n = x.extent(0), d = x.extent(1);
+    cuda_detail::require_rows(x, n, d, where, "x");
+    cuda_detail::require_rows(dy, n, d, where, "dy");
+    cuda_detail::require_rows(dx, n, d, where, "dx");
+    if (n * d == 0) return;
+    const auto s = cuda_detail::iteration_space(n, d, x, dy, dx);
+    if (approx == gelu_approximation::tanh)
+      cuda_detail::launch_rows<cuda_detail::gelu_tanh_backward_op>(be, s, cuda_detail::rows_of(x),
+                                                                   cuda_detail::rows_of(dy), cuda_detail::rows_of(dx));
+    else
+      cuda_detail::launch_rows<cuda_detail::gelu_erf_backward_op>(be, s, cuda_detail::rows_of(x),
+                                                                  cuda_detail::rows_of(dy), cuda_detail::rows_of(dx));
   }
 
   /// y = silu(gate)⊙up   gate, up, y (N,D)

@@ -147,6 +147,11 @@ class cuda_context {
   int device() const noexcept { return device_; }
   /// Waits for the stream; throws on an asynchronous error.
   void synchronize() const { backend::synchronize(backend()); }
+  /// Lets f32 GEMMs on this context's handle round their inputs to TF32 on the tensor cores (10-bit mantissa;
+  /// off by default, so f32 GEMM is exact f32 unless asked).
+  void allow_tf32(bool on) {
+    SLIM_CUBLAS_CHECK(cublasSetMathMode(blas_, on ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+  }
 
  private:
   void release() noexcept {
