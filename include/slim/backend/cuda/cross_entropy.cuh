@@ -15,6 +15,7 @@
 #include <string>
 
 #include "slim/backend/cuda/common.cuh"
+#include "slim/backend/scalar/cross_entropy.hpp"
 
 namespace slim::backend::cuda_detail {
 
@@ -60,9 +61,7 @@ __global__ void cross_entropy_backward_kernel(index_t rows, index_t vocab, const
 template <class T>
 index_t check_cross_entropy(const backend::cuda& be, const char* where, const matrix_view<const T, device_space>& logits,
                             const vector_view<const std::int32_t, device_space>& targets, std::int32_t ignore_index) {
-  require_valid(logits, where, "logits");
-  require(logits.has_unit_inner_stride(), where, "logits need a unit column stride");
-  require_shape(targets, {logits.extent(0)}, where, "targets");
+  detail::check_cross_entropy_shapes<T>(where, logits, targets);
   const index_t vocab = logits.extent(1);
   require(vocab <= std::numeric_limits<std::int32_t>::max(), where, "rows of ", vocab,
           " logits do not fit int32 targets");

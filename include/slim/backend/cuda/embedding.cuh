@@ -16,6 +16,7 @@
 #include <string>
 
 #include "slim/backend/cuda/common.cuh"
+#include "slim/backend/scalar/embedding.hpp"
 
 namespace slim::backend::cuda_detail {
 
@@ -40,11 +41,7 @@ template <class T, class U>
 void check_embedding(const backend::cuda& be, const char* where, const matrix_view<T, device_space>& table,
                      const vector_view<const std::int32_t, device_space>& ids,
                      const matrix_view<U, device_space>& rows, const char* table_name, const char* rows_name) {
-  require_valid(table, where, table_name);
-  require_valid(ids, where, "ids");
-  require_shape(rows, {ids.extent(0), table.extent(1)}, where, rows_name);
-  require(table.has_unit_inner_stride() && rows.has_unit_inner_stride(), where, table_name, " and ", rows_name,
-          " need unit column strides");
+  detail::check_embedding_shapes(where, table, ids, rows, table_name, rows_name);
   const index_t vocab = table.extent(0);
   require(vocab <= std::numeric_limits<std::int32_t>::max(), where, table_name, " has more rows than int32 ids reach");
   const auto r = check_int32(be, ids.extent(0), ids.data_handle(), ids.stride(0),

@@ -17,12 +17,20 @@ namespace slim::backend::detail {
 
 /// Validates logits (N,V) (unit inner stride), targets (N) and every target: each lies in [0,V) or equals
 /// ignore_index, else throws naming the first bad position. Returns the number of counted rows.
-template <class T>
-index_t check_cross_entropy(const char* where, matrix_view<const T> logits, vector_view<const std::int32_t> targets,
-                            std::int32_t ignore_index) {
+/// The shapes alone: logits (N,V) with a unit inner stride, targets (N) (any memory space: reads no data; the
+/// CUDA backend checks the targets themselves on the device).
+template <class T, class S>
+void check_cross_entropy_shapes(const char* where, const tensor_view<const T, 2, S>& logits,
+                                const tensor_view<const std::int32_t, 1, S>& targets) {
   require_valid(logits, where, "logits");
   require(logits.has_unit_inner_stride(), where, "logits need a unit column stride");
   require_shape(targets, {logits.extent(0)}, where, "targets");
+}
+
+template <class T>
+index_t check_cross_entropy(const char* where, matrix_view<const T> logits, vector_view<const std::int32_t> targets,
+                            std::int32_t ignore_index) {
+  check_cross_entropy_shapes<T>(where, logits, targets);
   const index_t vocab = logits.extent(1);
   index_t counted = 0;
   for (index_t n = 0; n < targets.extent(0); ++n) {

@@ -11,16 +11,25 @@
 
 namespace slim::backend::detail {
 
-/// Validates table (V,D), rows (N,D) (unit inner strides) and every id against [0,V) before any data is
-/// touched; throws naming the first position n whose id is out of range.
-template <class T, class U>
-void check_embedding(const char* where, matrix_view<T> table, vector_view<const std::int32_t> ids, matrix_view<U> rows,
-                     const char* table_name, const char* rows_name) {
+/// The shapes alone: table (V,D), ids (N), rows (N,D), unit inner strides (any memory space: reads no data;
+/// the CUDA backend checks the ids themselves on the device).
+template <class T, class U, class S>
+void check_embedding_shapes(const char* where, const tensor_view<T, 2, S>& table,
+                            const tensor_view<const std::int32_t, 1, S>& ids, const tensor_view<U, 2, S>& rows,
+                            const char* table_name, const char* rows_name) {
   require_valid(table, where, table_name);
   require_valid(ids, where, "ids");
   require_shape(rows, {ids.extent(0), table.extent(1)}, where, rows_name);
   require(table.has_unit_inner_stride() && rows.has_unit_inner_stride(), where, table_name, " and ", rows_name,
           " need unit column strides");
+}
+
+/// Validates table (V,D), rows (N,D) (unit inner strides) and every id against [0,V) before any data is
+/// touched; throws naming the first position n whose id is out of range.
+template <class T, class U>
+void check_embedding(const char* where, matrix_view<T> table, vector_view<const std::int32_t> ids, matrix_view<U> rows,
+                     const char* table_name, const char* rows_name) {
+  check_embedding_shapes(where, table, ids, rows, table_name, rows_name);
   const index_t vocab = table.extent(0);
   for (index_t n = 0; n < ids.extent(0); ++n)
     if (ids(n) < 0 || ids(n) >= vocab)
