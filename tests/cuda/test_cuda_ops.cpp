@@ -627,10 +627,6 @@ struct host_heads {
         view(storage.data(), {n, h, dh}, {h * (dh + pad) + pad, dh + pad, 1}) {}
 };
 
-template <class T, std::size_t R>
-tensor_view<T, R> same_place(tensor<T, R>& copy, const tensor<T, R>& storage, const tensor_view<T, R>& v) {
-  return {copy.data() + (v.data_handle() - storage.data()), v.extents(), v.strides()};
-}
 template <class T, std::size_t R, std::size_t RV>
 tensor_view<T, RV> same_place(tensor<T, R>& copy, const tensor<T, R>& storage, const tensor_view<T, RV>& v) {
   return {copy.data() + (v.data_handle() - storage.data()), v.extents(), v.strides()};

@@ -369,10 +369,16 @@ void launch_attention(const backend::cuda& be, Kernel kernel, dim3 grid, std::si
   check_launch(name, __FILE__, __LINE__);
 }
 
+/// What check_attention found: the CPU check's extents (for the output checks) and the launch shape.
+struct attn_checked {
+  detail::attention_dims dims;
+  attn_shape shape;
+};
+
 /// Shapes through the CPU check (with kv_begin left out: it lives on the device), then kv_begin's shape and
-/// values (on the device, one synchronisation). Returns the launch shape.
+/// values (on the device, one synchronisation).
 template <class T>
-attn_shape check_attention(const backend::cuda& be, const char* where, const tensor_view<const T, 4, device_space>& q,
+attn_checked check_attention(const backend::cuda& be, const char* where, const tensor_view<const T, 4, device_space>& q,
                            const tensor_view<const T, 4, device_space>& k,
                            const tensor_view<const T, 4, device_space>& v, bool causal,
                            const vector_view<const std::int32_t, device_space>& kv_begin) {
@@ -394,16 +400,9 @@ attn_shape check_attention(const backend::cuda& be, const char* where, const ten
                       " lies outside [0, " + std::to_string(d.keys) + "]");
     }
   }
-  return {d.batch,
-          d.queries,
-          d.keys,
-          d.q_heads,
-          d.kv_heads,
-          d.head_dim,
-          d.group,
-          causal,
-          kv_begin.empty() ? nullptr : kv_begin.data_handle(),
-          kv_begin.empty() ? 0 : kv_begin.stride(0)};
+  return {d,
+          {d.batch, d.queries, d.keys, d.q_heads, d.kv_heads, d.head_dim, d.group, causal,
+           kv_begin.empty() ? nullptr : kv_begin.data_handle(), kv_begin.empty() ? 0 : kv_begin.stride(0)}};
 }
 
 template <class T, int C>
@@ -439,26 +438,6 @@ void attention_backward_launch(const backend::cuda& be, const attn_shape& d, hea
   }
 }
 
-/// Device scratch of `n` T on the stream (stream-ordered allocator).
-template <class T>
-class stream_buffer {
- public:
-  stream_buffer(const backend::cuda& be, index_t n) : stream_{stream_of(be)} {
-    if (n > 0) SLIM_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&p_), sizeof(T) * static_cast<std::size_t>(n),
-                                               stream_));
-  }
-  ~stream_buffer() {
-    if (p_ != nullptr) cudaFreeAsync(p_, stream_);
-  }
-  stream_buffer(const stream_buffer&) = delete;
-  stream_buffer& operator=(const stream_buffer&) = delete;
-  T* get() const noexcept { return p_; }
-
- private:
-  cudaStream_t stream_;
-  T* p_ = nullptr;
-};
-
 }  // namespace slim::backend::cuda_detail
 
 namespace slim::backend::detail {
@@ -476,12 +455,9 @@ struct cuda_attention {
                                 tensor_view<T, 3, device_space> lse) {
     using namespace cuda_detail;
     constexpr const char* where = "slim::kernels<cuda>::attention_forward";
-    const attn_shape d = cuda_detail::check_attention<T>(be, where, q, k, v, causal, kv_begin);
-    detail::attention_dims dims;
-    dims.batch = d.batch;
-    dims.queries = d.queries;
-    dims.q_heads = d.q_heads;
-    dims.head_dim = d.head_dim;
+    const auto checked = cuda_detail::check_attention<T>(be, where, q, k, v, causal, kv_begin);
+    const detail::attention_dims& dims = checked.dims;
+    const attn_shape& d = checked.shape;
     check_attention_rows(dims, host_shape(o), where, "o");
     require_shape(lse, {d.batch, d.q_heads, d.queries}, where, "lse");
     if (d.batch * d.queries * d.q_heads == 0) return;
@@ -503,14 +479,9 @@ struct cuda_attention {
                                  dheads<T> dv) {
     using namespace cuda_detail;
     constexpr const char* where = "slim::kernels<cuda>::attention_backward";
-    const attn_shape d = cuda_detail::check_attention<T>(be, where, q, k, v, causal, kv_begin);
-    detail::attention_dims dims;
-    dims.batch = d.batch;
-    dims.queries = d.queries;
-    dims.keys = d.keys;
-    dims.q_heads = d.q_heads;
-    dims.kv_heads = d.kv_heads;
-    dims.head_dim = d.head_dim;
+    const auto checked = cuda_detail::check_attention<T>(be, where, q, k, v, causal, kv_begin);
+    const detail::attention_dims& dims = checked.dims;
+    const attn_shape& d = checked.shape;
     check_attention_rows(dims, host_shape(o), where, "o");
     check_attention_rows(dims, host_shape(dout), where, "dout");
     require_shape(lse, {d.batch, d.q_heads, d.queries}, where, "lse");

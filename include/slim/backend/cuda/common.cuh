@@ -75,21 +75,61 @@ __device__ T block_reduce(T v, Op op, T identity) {
   return v;
 }
 
+/// Device scratch of `n` T on the stream (stream-ordered allocator).
+template <class T>
+class stream_buffer {
+ public:
+  stream_buffer(const backend::cuda& be, index_t n) : stream_{stream_of(be)} {
+    if (n > 0) SLIM_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&p_), sizeof(T) * static_cast<std::size_t>(n),
+                                               stream_));
+  }
+  ~stream_buffer() {
+    if (p_ != nullptr) cudaFreeAsync(p_, stream_);
+  }
+  stream_buffer(const stream_buffer&) = delete;
+  stream_buffer& operator=(const stream_buffer&) = delete;
+  T* get() const noexcept { return p_; }
+
+ private:
+  cudaStream_t stream_;
+  T* p_ = nullptr;
+};
+
+/// A vector in device memory with a stride; null pointer = absent.
+template <class T>
+struct dvec {
+  T* p;
+  index_t s;
+  __device__ T& operator[](index_t i) const { return p[i * s]; }
+};
+template <class T>
+dvec<T> vec_of(const vector_view<T, device_space>& v) {
+  return {absent(v) ? nullptr : v.data_handle(), v.stride(0)};
+}
+/// Rows of a matrix in device memory (unit inner stride); null pointer = absent.
+template <class T>
+struct dmat {
+  T* p;
+  index_t ld;
+  __device__ T* row(index_t r) const { return p + r * ld; }
+  __device__ T& operator()(index_t r, index_t c) const { return p[r * ld + c]; }
+};
+template <class T>
+dmat<T> mat_of(const matrix_view<T, device_space>& v) {
+  return {absent(v) ? nullptr : v.data_handle(), v.stride(0)};
+}
+
 /// Device scratch for a device-side argument check: the smallest bad position any thread reports (all ones:
-/// none), and a count. Allocated and freed on the stream (stream-ordered allocator).
+/// none), and a count.
 class position_check {
  public:
-  explicit position_check(const backend::cuda& be) : stream_{stream_of(be)} {
-    SLIM_CUDA_CHECK(cudaMallocAsync(reinterpret_cast<void**>(&words_), 2 * sizeof(unsigned long long), stream_));
-    SLIM_CUDA_CHECK(cudaMemsetAsync(words_, 0xff, sizeof(unsigned long long), stream_));
-    SLIM_CUDA_CHECK(cudaMemsetAsync(words_ + 1, 0, sizeof(unsigned long long), stream_));
+  explicit position_check(const backend::cuda& be) : stream_{stream_of(be)}, words_(be, 2) {
+    SLIM_CUDA_CHECK(cudaMemsetAsync(first_bad(), 0xff, sizeof(unsigned long long), stream_));
+    SLIM_CUDA_CHECK(cudaMemsetAsync(count(), 0, sizeof(unsigned long long), stream_));
   }
-  ~position_check() { cudaFreeAsync(words_, stream_); }
-  position_check(const position_check&) = delete;
-  position_check& operator=(const position_check&) = delete;
 
-  unsigned long long* first_bad() const noexcept { return words_; }
-  unsigned long long* count() const noexcept { return words_ + 1; }
+  unsigned long long* first_bad() const noexcept { return words_.get(); }
+  unsigned long long* count() const noexcept { return words_.get() + 1; }
 
   struct result {
     bool any_bad;
@@ -98,14 +138,14 @@ class position_check {
   /// Waits for the stream and reads both words back.
   result read() const {
     unsigned long long host[2] = {0, 0};
-    SLIM_CUDA_CHECK(cudaMemcpyAsync(host, words_, sizeof(host), cudaMemcpyDeviceToHost, stream_));
+    SLIM_CUDA_CHECK(cudaMemcpyAsync(host, words_.get(), sizeof(host), cudaMemcpyDeviceToHost, stream_));
     SLIM_CUDA_CHECK(cudaStreamSynchronize(stream_));
     return {host[0] != std::numeric_limits<unsigned long long>::max(), host[0], host[1]};
   }
 
  private:
   cudaStream_t stream_;
-  unsigned long long* words_ = nullptr;
+  stream_buffer<unsigned long long> words_;
 };
 
 /// Reads one int32 from device memory (to name a bad id in an error message). Synchronises the stream.

@@ -15,24 +15,13 @@
 namespace slim::backend::cuda_detail {
 
 template <class T>
-struct gru_rows {
-  T* p;
-  index_t ld;
-  __device__ T& operator()(index_t i, index_t c) const { return p[i * ld + c]; }
-};
-template <class T>
-gru_rows<T> gru_rows_of(const matrix_view<T, device_space>& v) {
-  return {v.empty() ? nullptr : v.data_handle(), v.stride(0)};
-}
-
-template <class T>
 __device__ inline T gru_sigmoid(T x) {
   return T(1) / (T(1) + exp(-x));
 }
 
 template <class T>
-__global__ void gru_forward_kernel(index_t rows, index_t hidden, gru_rows<const T> gx, gru_rows<const T> gh,
-                                   gru_rows<const T> h, gru_rows<T> h_out) {
+__global__ void gru_forward_kernel(index_t rows, index_t hidden, dmat<const T> gx, dmat<const T> gh,
+                                   dmat<const T> h, dmat<T> h_out) {
   for (index_t t = blockIdx.x * index_t{blockDim.x} + threadIdx.x; t < rows * hidden;
        t += index_t{gridDim.x} * blockDim.x) {
     const index_t i = t / hidden, c = t % hidden;
@@ -44,9 +33,9 @@ __global__ void gru_forward_kernel(index_t rows, index_t hidden, gru_rows<const 
 }
 
 template <class T>
-__global__ void gru_backward_kernel(index_t rows, index_t hidden, gru_rows<const T> gx, gru_rows<const T> gh,
-                                    gru_rows<const T> h, gru_rows<const T> dh_out, gru_rows<T> dgx, gru_rows<T> dgh,
-                                    gru_rows<T> dh) {
+__global__ void gru_backward_kernel(index_t rows, index_t hidden, dmat<const T> gx, dmat<const T> gh,
+                                    dmat<const T> h, dmat<const T> dh_out, dmat<T> dgx, dmat<T> dgh,
+                                    dmat<T> dh) {
   for (index_t t = blockIdx.x * index_t{blockDim.x} + threadIdx.x; t < rows * hidden;
        t += index_t{gridDim.x} * blockDim.x) {
     const index_t i = t / hidden, c = t % hidden;
@@ -92,7 +81,7 @@ struct cuda_gru {
     if (rows * hidden == 0) return;
     constexpr int threads = 256;
     gru_forward_kernel<T><<<flat_blocks(rows * hidden, threads), threads, 0, stream_of(be)>>>(
-        rows, hidden, gru_rows_of(gx), gru_rows_of(gh), gru_rows_of(h), gru_rows_of(h_out));
+        rows, hidden, mat_of(gx), mat_of(gh), mat_of(h), mat_of(h_out));
     check_launch("gru_forward_kernel", __FILE__, __LINE__);
   }
 
@@ -111,8 +100,8 @@ struct cuda_gru {
     if (rows * hidden == 0) return;
     constexpr int threads = 256;
     gru_backward_kernel<T><<<flat_blocks(rows * hidden, threads), threads, 0, stream_of(be)>>>(
-        rows, hidden, gru_rows_of(gx), gru_rows_of(gh), gru_rows_of(h), gru_rows_of(dh_out), gru_rows_of(dgx),
-        gru_rows_of(dgh), gru_rows_of(dh));
+        rows, hidden, mat_of(gx), mat_of(gh), mat_of(h), mat_of(dh_out), mat_of(dgx),
+        mat_of(dgh), mat_of(dh));
     check_launch("gru_backward_kernel", __FILE__, __LINE__);
   }
 };

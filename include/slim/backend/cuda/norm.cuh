@@ -16,29 +16,6 @@
 
 namespace slim::backend::cuda_detail {
 
-/// A vector in device memory with a stride; null pointer = absent.
-template <class T>
-struct dvec {
-  T* p;
-  index_t s;
-  __device__ T& operator[](index_t i) const { return p[i * s]; }
-};
-template <class T>
-dvec<T> vec_of(const vector_view<T, device_space>& v) {
-  return {absent(v) ? nullptr : v.data_handle(), v.stride(0)};
-}
-/// Rows of a matrix in device memory (unit inner stride); null pointer = absent.
-template <class T>
-struct dmat {
-  T* p;
-  index_t ld;
-  __device__ T* row(index_t r) const { return p + r * ld; }
-};
-template <class T>
-dmat<T> mat_of(const matrix_view<T, device_space>& v) {
-  return {absent(v) ? nullptr : v.data_handle(), v.stride(0)};
-}
-
 template <class T>
 __device__ T reciprocal_sqrt(T v) {
   return T(1) / sqrt(v);
