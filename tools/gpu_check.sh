@@ -1,41 +1,109 @@
 #!/usr/bin/env bash
-# The prepared device check for a lent GPU machine (one call of the device tool each, from the repo root):
-#   bash tools/gpu_check.sh          builds the CUDA programs for sm_90, runs the GPU-free contract checks and
-#                                    the GPU op-case table, then compute-sanitizer memcheck and racecheck on it;
-#   bash tools/gpu_check.sh bench    builds slim_bench_cuda and runs it beside tools/bench/torch_cuda.py (the
-#                                    PyTorch peer, when torch is importable) on the same GPU.
-# Each step is time-boxed so the whole script ends well inside one 10-minute call; logs go to $OUT when set.
+# The prepared device check for a lent GPU machine: one call of the device tool, from the repo root.
+#
+#   here:        bash tools/gpu_pack.sh                (builds the CUDA programs for sm_90 into .gpu/)
+#   on the GPU:  bash tools/gpu_check.sh [all|check|bench]       with carry [".gpu"], timeout_s 600
+#
+#   check  the GPU-free contract checks, the GPU op-case table against the scalar oracle, then
+#          compute-sanitizer memcheck and racecheck on the table;
+#   bench  slim_bench_cuda beside tools/bench/torch_cuda.py (PyTorch on the same shapes, same GPU);
+#   all    (the default) the tests, both benchmarks, then the sanitizers: the figures come before the slow
+#          sanitizer passes, so a short lease still yields them.
+#
+# Every step is time-boxed inside one budget (SLIM_GPU_BUDGET seconds, default 540, so the whole script ends
+# inside a 600-second call); logs, JSON and a summary go to $OUT when set (the device tool brings them back),
+# else to build-gpu/logs. Without .gpu/ the programs are built here first — which needs slim's Debian
+# dependencies, absent from the device image, hence gpu_pack.sh.
 set -uo pipefail
+cd "$(dirname "$0")/.."
+mode="${1:-all}"
+case "$mode" in all | check | bench) ;; *)
+  echo "usage: bash tools/gpu_check.sh [all|check|bench]" >&2
+  exit 2
+  ;;
+esac
 out="${OUT:-build-gpu/logs}"
 mkdir -p "$out"
-step() {  # step SECONDS NAME COMMAND...
+deadline=$((SECONDS + ${SLIM_GPU_BUDGET:-540}))
+summary="$out/summary.txt"
+: >"$summary"
+status=0
+
+step() { # step SECONDS NAME COMMAND...: runs within the remaining budget; 77 = skipped (no device)
   local limit=$1 name=$2
   shift 2
-  echo "== $name"
+  local left=$((deadline - SECONDS - 5))
+  ((left < limit)) && limit=$left
+  if ((limit < 10)); then
+    echo "== $name: not run, the budget is spent" | tee -a "$summary"
+    return 124
+  fi
+  echo "== $name (at most ${limit} s)"
+  local t0=$SECONDS
   timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
   local rc=${PIPESTATUS[0]}
-  echo "== $name: exit $rc"
+  echo "== $name: exit $rc in $((SECONDS - t0)) s" | tee -a "$summary"
+  if ((rc != 0 && rc != 77)); then status=1; fi
   return "$rc"
 }
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee "$out/gpu.txt"
-if [ "${1:-}" = bench ]; then
-  step 240 configure-bench cmake -S . -B build-gpu-bench -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DCMAKE_CUDA_ARCHITECTURES=90 -DSLIM_BUILD_TESTS=OFF -DSLIM_BUILD_EXAMPLES=OFF -DSLIM_BUILD_BENCHMARKS=ON || exit 1
-  step 300 build-bench cmake --build build-gpu-bench --target slim_bench_cuda -j "$(nproc)" || exit 1
-  step 240 bench-slim build-gpu-bench/bench/slim_bench_cuda --benchmark_min_time=0.2 \
-    --benchmark_out="$out/slim_bench_cuda.json" --benchmark_out_format=json
-  rc=$?
-  step 180 bench-torch python3 tools/bench/torch_cuda.py --json "$out/torch_cuda.json"
-  exit "$rc"
+
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
+
+# ---- the programs: packed here by gpu_pack.sh, or built now ----
+if [ -x .gpu/bin/slim_tests_cuda_ops ]; then
+  bin=.gpu/bin
+  cat .gpu/MANIFEST
+  # cuBLAS comes from the device: the CUDA toolkit's folders, else the pip wheels PyTorch brought.
+  libs="$PWD/.gpu/lib"
+  for d in /usr/local/cuda/lib64 /usr/local/cuda/lib /usr/local/cuda/targets/x86_64-linux/lib; do
+    [ -e "$d/libcublasLt.so.13" ] && libs="$libs:$d" && break
+  done
+  if [[ "$libs" != *:* ]]; then
+    d=$(python3 - <<'EOF' 2>/dev/null
+import glob, os, site
+roots = site.getsitepackages() + [site.getusersitepackages()]
+for r in roots:
+    for f in glob.glob(os.path.join(r, "nvidia", "**", "libcublasLt.so.13*"), recursive=True):
+        print(os.path.dirname(f)); raise SystemExit
+EOF
+    )
+    [ -z "$d" ] && d=$(dirname "$(find /usr /opt -name 'libcublasLt.so.13*' -print -quit 2>/dev/null)" 2>/dev/null)
+    [ -n "$d" ] && [ "$d" != . ] && libs="$libs:$d"
+  fi
+  export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  ldd "$bin/slim_tests_cuda_ops" | grep -E "not found|cublas|cudart|benchmark|libstdc" | tee "$out/ldd.txt"
+  bench_bin="$bin/slim_bench_cuda"
+else
+  echo "gpu_check.sh: no .gpu/ (bash tools/gpu_pack.sh, then carry .gpu): building here"
+  step 240 configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
+    -DSLIM_NATIVE=OFF -DSLIM_BUILD_BENCHMARKS=ON -DSLIM_BUILD_EXAMPLES=OFF || exit 1
+  step 300 build cmake --build build-gpu --target slim_tests_cuda_checks slim_tests_cuda_ops slim_bench_cuda \
+    -j "$(nproc)" || exit 1
+  bin=build-gpu/tests/cuda
+  bench_bin=build-gpu/bench/slim_bench_cuda
 fi
-step 240 configure cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DSLIM_BUILD_BENCHMARKS=OFF -DSLIM_BUILD_EXAMPLES=OFF || exit 1
-step 300 build cmake --build build-gpu --target slim_tests_cuda_checks slim_tests_cuda_ops -j "$(nproc)" || exit 1
-step 120 ctest ctest --test-dir build-gpu -L 'cuda|gpu' --output-on-failure
-rc=$?
-if command -v compute-sanitizer >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/compute-sanitizer ]; then
-  cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-  step 180 memcheck "$cs" --tool memcheck --error-exitcode 3 build-gpu/tests/cuda/slim_tests_cuda_ops
-  step 180 racecheck "$cs" --tool racecheck --error-exitcode 3 build-gpu/tests/cuda/slim_tests_cuda_ops
+
+sanitizer=$(command -v compute-sanitizer || { [ -x /usr/local/cuda/bin/compute-sanitizer ] &&
+  echo /usr/local/cuda/bin/compute-sanitizer; })
+
+if [ "$mode" != bench ]; then
+  step 60 checks "$bin/slim_tests_cuda_checks"
+  step 240 ops "$bin/slim_tests_cuda_ops" --durations yes
 fi
-exit "$rc"
+if [ "$mode" != check ]; then
+  step 240 bench-slim "$bench_bin" --benchmark_min_time=0.2 --benchmark_out="$out/slim_bench_cuda.json" \
+    --benchmark_out_format=json
+  step 180 bench-torch env PYTHONUNBUFFERED=1 python3 tools/bench/torch_cuda.py --json "$out/torch_cuda.json"
+fi
+if [ "$mode" != bench ]; then
+  if [ -n "$sanitizer" ]; then
+    step 240 memcheck "$sanitizer" --tool memcheck --error-exitcode 3 "$bin/slim_tests_cuda_ops"
+    step 240 racecheck "$sanitizer" --tool racecheck --error-exitcode 3 "$bin/slim_tests_cuda_ops"
+  else
+    echo "== compute-sanitizer: not on this machine" | tee -a "$summary"
+  fi
+fi
+echo "== summary"
+cat "$summary"
+exit "$status"
