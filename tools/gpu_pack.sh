@@ -48,5 +48,13 @@ newest() { objdump -T .gpu/bin/* .gpu/lib/* 2>/dev/null | grep -o "$1_[0-9.]*" |
   echo "needs $(newest GLIBC) $(newest GLIBCXX) $(newest CXXABI), and libcublas.so.13 / libcublasLt.so.13 on the device"
   echo "programs ${programs[*]##*/}"
 } >.gpu/MANIFEST
+# The PyTorch peer cannot be built ahead, only checked: a CPU smoke run where this machine has torch
+# (SLIM_TORCH_PYTHON names a python that has it; default python3).
+py="${SLIM_TORCH_PYTHON:-python3}"
+if "$py" -c 'import torch' 2>/dev/null; then
+  "$py" tools/bench/torch_cuda.py --smoke >/dev/null && echo "torch peer: CPU smoke run passed ($py)"
+else
+  echo "torch peer: not checked ($py has no torch; SLIM_TORCH_PYTHON=... to name one)"
+fi
 cat .gpu/MANIFEST
 du -sh .gpu | awk '{print "size " $1 " (the device tool carries at most 64 MiB with the working tree)"}'

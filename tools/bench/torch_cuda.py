@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
 """PyTorch on the GPU, the peer of bench/bench_cuda.cu: the same shapes, timed with CUDA events.
 
-Usage: python3 tools/bench/torch_cuda.py [--json FILE]
+Usage: python3 tools/bench/torch_cuda.py [--json FILE] [--smoke]
 
 Prints one line per case: FLOP/s for GEMM and attention, bytes/s for the bandwidth-bound ops (counted as
 bench_cuda.cu counts them) and their fraction of the device-to-device copy rate measured here. Needs torch
 with CUDA (`pip install torch`); without a GPU it says so and exits 0. tools/gpu_check.sh runs it beside
-slim_bench_cuda in one device call.
+slim_bench_cuda in one device call. `--smoke` runs every case on the CPU at tiny sizes, wall-clock timed, so the
+script itself can be checked on a machine without a GPU before a lease is spent on it (its figures mean nothing).
 """
 import argparse
 import json
 import math
 import sys
+import time
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--json", help="also write the results here")
+    ap.add_argument("--smoke", action="store_true", help="CPU, tiny sizes: checks the script, measures nothing")
     args = ap.parse_args()
     try:
         import torch
@@ -24,12 +27,23 @@ def main():
     except ImportError as e:
         print(f"torch_cuda.py: no torch ({e}); nothing measured")
         return 0
-    if not torch.cuda.is_available():
+    smoke = args.smoke
+    if not smoke and not torch.cuda.is_available():
         print("torch_cuda.py: no CUDA device; nothing measured")
         return 0
-    dev = torch.device("cuda")
+    dev = torch.device("cpu" if smoke else "cuda")
+    # sizes: (copy elements, GEMM sizes, attention lengths, attention batch/heads/dh, bandwidth rows/cols, vocab)
+    if smoke:
+        n_copy, gemm_sizes, att_lens, (bsz, heads, dh), (r, c), vocab, ce_rows = 1 << 16, (64,), (32,), (1, 2, 16), (64, 32), 100, 16
+    else:
+        n_copy, gemm_sizes, att_lens, (bsz, heads, dh), (r, c), vocab, ce_rows = 1 << 27, (4096, 8192), (1024, 4096), (4, 16, 128), (16384, 4096), 32000, 4096
 
     def timed(fn, reps=20):
+        if smoke:
+            fn()
+            t0 = time.perf_counter()
+            fn()
+            return max(time.perf_counter() - t0, 1e-9)
         fn()
         torch.cuda.synchronize()
         best = math.inf
@@ -44,7 +58,7 @@ def main():
         return best
 
     rows = []
-    n = 1 << 27
+    n = n_copy
     src, dst = torch.empty(n, device=dev), torch.empty(n, device=dev)
     copy_s = timed(lambda: dst.copy_(src))
     copy_rate = 2 * 4 * n / copy_s
@@ -58,7 +72,7 @@ def main():
         s = timed(fn, reps)
         rows.append((name, s, "FLOP/s", count / s, None))
 
-    for size in (4096, 8192):
+    for size in gemm_sizes:
         a, b = torch.randn(size, size, device=dev), torch.randn(size, size, device=dev)
         torch.backends.cuda.matmul.allow_tf32 = False
         flops(f"gemm_f32/{size}", lambda: a @ b, 2 * size**3)
@@ -69,8 +83,7 @@ def main():
         flops(f"gemm_bf16/{size}", lambda: ab @ bb, 2 * size**3)
     del a, b, ab, bb
 
-    for s_len in (1024, 4096):
-        bsz, heads, dh = 4, 16, 128
+    for s_len in att_lens:
         q, k, v = (torch.randn(bsz, heads, s_len, dh, device=dev, requires_grad=True) for _ in range(3))
         fwd = 4.0 * bsz * heads * s_len * s_len * dh / 2
         flops(f"attention_fwd_f32/{s_len}", lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True), fwd, 3)
@@ -82,7 +95,6 @@ def main():
         flops(f"attention_fwd_bf16/{s_len}", lambda: F.scaled_dot_product_attention(qb, kb, vb, is_causal=True), fwd, 3)
         del q, k, v, o, g, qb, kb, vb
 
-    r, c = 16384, 4096
     x, y, w = torch.randn(r, c, device=dev), torch.empty(r, c, device=dev), torch.randn(c, device=dev)
     if hasattr(F, "rms_norm"):
         bw("rmsnorm_forward", lambda: F.rms_norm(x, (c,), w, 1e-5), 2 * 4 * r * c)
@@ -93,15 +105,15 @@ def main():
     bw("dropout_forward", lambda: F.dropout(x, 0.1, True), 2 * 4 * r * c)
     p = torch.nn.Parameter(torch.randn(r * c, device=dev))
     p.grad = torch.randn_like(p)
-    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, fused=True)
+    opt = torch.optim.AdamW([p], lr=1e-3, weight_decay=0.01, fused=not smoke)
     bw("adamw_step", opt.step, 7 * 4 * r * c)
     del p, opt
-    logits, targets = torch.randn(4096, 32000, device=dev), torch.randint(0, 32000, (4096,), device=dev)
-    bw("cross_entropy_forward", lambda: F.cross_entropy(logits, targets, reduction="none"), 4 * 4096 * 32000)
-    table, ids = torch.randn(32000, c, device=dev), torch.randint(0, 32000, (r,), device=dev)
+    logits, targets = torch.randn(ce_rows, vocab, device=dev), torch.randint(0, vocab, (ce_rows,), device=dev)
+    bw("cross_entropy_forward", lambda: F.cross_entropy(logits, targets, reduction="none"), 4 * ce_rows * vocab)
+    table, ids = torch.randn(vocab, c, device=dev), torch.randint(0, vocab, (r,), device=dev)
     bw("embedding_forward", lambda: F.embedding(ids, table), 2 * 4 * r * c)
 
-    print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
+    print(f"torch {torch.__version__}, {'CPU smoke run: no figure here means anything' if smoke else torch.cuda.get_device_name()}")
     print(f"{'case':28s} {'seconds':>12s} {'rate':>14s}  of copy")
     for name, s, unit, rate, frac in rows:
         scale = 1e12 if unit == "FLOP/s" else 1e9
