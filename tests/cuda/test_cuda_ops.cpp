@@ -1188,6 +1188,7 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
     bool causal;
     std::vector<std::int32_t> kv_begin;  // empty: none
     bool nan_key = false;                // k(0, 2, 0, 0) is NaN: the rows that see it come out NaN, as on the CPU
+    bool strided_kv_begin = false;       // kv_begin read with a stride of 2 (the odd entries are out of range)
   };
   const std::vector<attn_case> cases = {
       {"1x1x1", 1, 1, 1, 1, 1, 1, 0, false, {}},
@@ -1200,10 +1201,13 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
       {"Dh 40, every key padded away", 1, 3, 3, 1, 1, 40, 0, false, {3}},
       {"large", 2, 100, 100, 4, 4, 64, 0, true, {}},
       {"a NaN key", 1, 6, 6, 2, 1, 8, 0, true, {}, true},
+      {"grouped heads, rows that see nothing (S > L)", 2, 9, 4, 4, 2, 8, 0, true, {}},
+      {"strided kv_begin, grouped heads", 3, 4, 11, 6, 2, 16, 1, true, {2, 0, 7}, false, true},
   };
+  enum class grads { all, no_dk, no_dq };
   for (const attn_case& c : cases) {
-    for (const bool all_grads : {true, false}) {
-      SECTION(std::string(c.name) + (all_grads ? "" : ", dq and dv only")) {
+    for (const grads g : {grads::all, grads::no_dk, grads::no_dq}) {
+      SECTION(std::string(c.name) + (g == grads::all ? "" : g == grads::no_dk ? ", dq and dv only" : ", dk and dv only")) {
         const float scale = 1.0f / std::sqrt(static_cast<float>(c.dh));
         host_heads4 q(c.b, c.s, c.hq, c.dh, c.pad), k(c.b, c.l, c.hkv, c.dh, c.pad), v(c.b, c.l, c.hkv, c.dh, c.pad),
             o(c.b, c.s, c.hq, c.dh, c.pad), dout(c.b, c.s, c.hq, c.dh, c.pad), dq(c.b, c.s, c.hq, c.dh, c.pad),
@@ -1219,10 +1223,16 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
         fill_uniform(dv.storage, 138);
         tensor<float, 3> lse({c.b, c.hq, c.s});
         fill_uniform(lse, 139);
-        tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size())});
-        for (std::size_t i = 0; i < c.kv_begin.size(); ++i) kvb.data()[i] = c.kv_begin[i];
+        const index_t kvb_stride = c.strided_kv_begin ? 2 : 1;
+        tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size()) * kvb_stride});
+        for (index_t i = 0; i < kvb.size(); ++i) kvb.data()[i] = c.l + 1 + static_cast<std::int32_t>(i);  // invalid
+        for (std::size_t i = 0; i < c.kv_begin.size(); ++i)
+          kvb.data()[static_cast<index_t>(i) * kvb_stride] = c.kv_begin[i];
+        const vector_view<std::int32_t> kvb_entries(kvb.data(), {static_cast<index_t>(c.kv_begin.size())},
+                                                    {kvb_stride});
         const vector_view<const std::int32_t> kvb_view =
-            c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb.view());
+            c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb_entries);
+        const bool with_dq = g != grads::no_dq, with_dk = g != grads::no_dk;
 
         tensor<float, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
         tensor<float, 3> want_lse = lse;
@@ -1232,8 +1242,8 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
         oracle_kernels::attention_backward(
             oracle, q.view, k.view, v.view, tensor_view<const float, 4>(wo), dout.view,
             tensor_view<const float, 3>(want_lse.view()), scale, c.causal, kvb_view,
-            same_place(want_dq, dq.storage, dq.view),
-            all_grads ? same_place(want_dk, dk.storage, dk.view) : tensor_view<float, 4>{},
+            with_dq ? same_place(want_dq, dq.storage, dq.view) : tensor_view<float, 4>{},
+            with_dk ? same_place(want_dk, dk.storage, dk.view) : tensor_view<float, 4>{},
             same_place(want_dv, dv.storage, dv.view));
 
         const mirrored<float, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage),
@@ -1241,7 +1251,7 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
         const mirrored<float, 3> d_lse(lse);
         const mirrored<std::int32_t, 1> d_kvb(kvb);
         const gpu::dvector<const std::int32_t> d_kvb_view =
-            c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb.view());
+            c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb_entries);
         gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale,
                                c.causal, d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
         check_storage_equal(read(d_o, o.storage), want_o, attn_atol, attn_rtol);
@@ -1253,8 +1263,8 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
         gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
                                 d_want_o.on_device(wo), d_dout.on_device(dout.view),
                                 d_want_lse.on_device(want_lse.view()), scale, c.causal, d_kvb_view,
-                                d_dq.on_device(dq.view), all_grads ? d_dk.on_device(dk.view) : gpu::dheads<float>{},
-                                d_dv.on_device(dv.view));
+                                with_dq ? d_dq.on_device(dq.view) : gpu::dheads<float>{},
+                                with_dk ? d_dk.on_device(dk.view) : gpu::dheads<float>{}, d_dv.on_device(dv.view));
         check_storage_equal(read(d_dq, dq.storage), want_dq, attn_grad_atol, attn_grad_rtol);
         check_storage_equal(read(d_dk, dk.storage), want_dk, attn_grad_atol, attn_grad_rtol);
         check_storage_equal(read(d_dv, dv.storage), want_dv, attn_grad_atol, attn_grad_rtol);
