@@ -59,6 +59,7 @@ SLIM_SHIM_COPY(float, 3)
 SLIM_SHIM_COPY(bf16, 1)
 SLIM_SHIM_COPY(bf16, 2)
 SLIM_SHIM_COPY(bf16, 3)
+SLIM_SHIM_COPY(double, 1)
 SLIM_SHIM_COPY(std::byte, 1)
 SLIM_SHIM_COPY(std::int32_t, 1)
 SLIM_SHIM_COPY(std::int32_t, 2)
@@ -140,6 +141,17 @@ void attention_backward(const backend::cuda& be, dheads<const float> q, dheads<c
                         bool causal, dvector<const std::int32_t> kv_begin, dheads<float> dq, dheads<float> dk,
                         dheads<float> dv) {
   K::attention_backward<float>(be, q, k, v, o, dout, lse, scale, causal, kv_begin, dq, dk, dv);
+}
+void attention_forward(const backend::cuda& be, dheads<const double> q, dheads<const double> k,
+                       dheads<const double> v, double scale, bool causal, dvector<const std::int32_t> kv_begin,
+                       dheads<double> o, dbatch<double> lse) {
+  K::attention_forward<double>(be, q, k, v, scale, causal, kv_begin, o, lse);
+}
+void attention_backward(const backend::cuda& be, dheads<const double> q, dheads<const double> k,
+                        dheads<const double> v, dheads<const double> o, dheads<const double> dout,
+                        dbatch<const double> lse, double scale, bool causal, dvector<const std::int32_t> kv_begin,
+                        dheads<double> dq, dheads<double> dk, dheads<double> dv) {
+  K::attention_backward<double>(be, q, k, v, o, dout, lse, scale, causal, kv_begin, dq, dk, dv);
 }
 void rmsnorm_forward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w, float eps,
                      dmatrix<float> y, dvector<float> rstd) {

@@ -111,6 +111,14 @@ void attention_backward(const backend::cuda& be, dheads<const float> q, dheads<c
                         dheads<const float> o, dheads<const float> dout, dbatch<const float> lse, float scale,
                         bool causal, dvector<const std::int32_t> kv_begin, dheads<float> dq, dheads<float> dk,
                         dheads<float> dv);
+// attention in double too: its blocks need the opt-in shared memory past 48 KB already at small head dimensions
+void attention_forward(const backend::cuda& be, dheads<const double> q, dheads<const double> k,
+                       dheads<const double> v, double scale, bool causal, dvector<const std::int32_t> kv_begin,
+                       dheads<double> o, dbatch<double> lse);
+void attention_backward(const backend::cuda& be, dheads<const double> q, dheads<const double> k,
+                        dheads<const double> v, dheads<const double> o, dheads<const double> dout,
+                        dbatch<const double> lse, double scale, bool causal, dvector<const std::int32_t> kv_begin,
+                        dheads<double> dq, dheads<double> dk, dheads<double> dv);
 void rmsnorm_forward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w, float eps,
                      dmatrix<float> y, dvector<float> rstd);
 void rmsnorm_backward(const backend::cuda& be, dmatrix<const float> x, dvector<const float> w,

@@ -1167,13 +1167,15 @@ TEST_CASE("cuda topk matches scalar exactly: ties by column, NaN last, k from 1 
 // ---- attention ------------------------------------------------------------------------------------------
 
 /// (B, N, H, Dh) view with `pad` elements after each head row, in its own storage.
-struct host_heads4 {
-  tensor<float, 1> storage;
-  tensor_view<float, 4> view;
-  host_heads4(index_t b, index_t n, index_t h, index_t dh, index_t pad)
+template <class T>
+struct basic_heads4 {
+  tensor<T, 1> storage;
+  tensor_view<T, 4> view;
+  basic_heads4(index_t b, index_t n, index_t h, index_t dh, index_t pad)
       : storage(std::array<index_t, 1>{b * n * h * (dh + pad)}),
         view(storage.data(), {b, n, h, dh}, {n * h * (dh + pad), h * (dh + pad), dh + pad, 1}) {}
 };
+using host_heads4 = basic_heads4<float>;
 
 // Forward: o sums ≤ 100 products per element and lse one log-sum-exp, in float on the device against
 // float-with-float on the oracle, in other orders: 2e-5 absolute / 1e-4 relative. Backward sums over every
@@ -1293,6 +1295,73 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
     INFO(what);
     CHECK(what.find("kv_begin[1]") != std::string::npos);
     check_storage_equal(read(d_o, o.storage), o.storage, 0, 0);
+  }
+}
+
+TEST_CASE("cuda attention in double matches scalar: blocks past 48 KB of shared memory, Dh up to 256",
+          "[gpu][attention]") {
+  struct dcase {
+    const char* name;
+    index_t b, s, l, hq, hkv, dh;
+    bool causal;
+    std::vector<std::int32_t> kv_begin;
+  };
+  // a forward block holds (16 + 2·32)·Dh + 32 values, a backward block (2·16 + 2·32)·Dh + 64 or more: in double
+  // past 48 KB from Dh 64 backward and Dh 128 forward, ≈ 197 KB at Dh 256 (the H200 allows 227 KB)
+  const std::vector<dcase> cases = {
+      {"Dh 64, grouped heads, causal", 2, 40, 40, 4, 2, 64, true, {}},
+      {"Dh 128, KV-cache offset, left padding", 2, 9, 30, 2, 1, 128, true, {4, 0}},
+      {"Dh 256, not causal", 1, 20, 20, 2, 2, 256, false, {}},
+  };
+  // double on both sides, summed in other orders: far inside 1e-10
+  constexpr double tol = 1e-10;
+  for (const dcase& c : cases) {
+    SECTION(c.name) {
+      const double scale = 1.0 / std::sqrt(static_cast<double>(c.dh));
+      basic_heads4<double> q(c.b, c.s, c.hq, c.dh, 0), k(c.b, c.l, c.hkv, c.dh, 0), v(c.b, c.l, c.hkv, c.dh, 0),
+          o(c.b, c.s, c.hq, c.dh, 0), dout(c.b, c.s, c.hq, c.dh, 0), dq(c.b, c.s, c.hq, c.dh, 0),
+          dk(c.b, c.l, c.hkv, c.dh, 0), dv(c.b, c.l, c.hkv, c.dh, 0);
+      fill_uniform(q.storage, 151, -2, 2);
+      fill_uniform(k.storage, 152, -2, 2);
+      fill_uniform(v.storage, 153);
+      fill_uniform(dout.storage, 154);
+      tensor<double, 3> lse({c.b, c.hq, c.s});
+      tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size())});
+      for (std::size_t i = 0; i < c.kv_begin.size(); ++i) kvb.data()[i] = c.kv_begin[i];
+      const vector_view<const std::int32_t> kvb_view =
+          c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb.view());
+      tensor<double, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
+      tensor<double, 3> want_lse = lse;
+      const tensor_view<double, 4> wo(want_o.data(), o.view.extents(), o.view.strides());
+      oracle_kernels::attention_forward(oracle, q.view, k.view, v.view, scale, c.causal, kvb_view, wo,
+                                        want_lse.view());
+      oracle_kernels::attention_backward(
+          oracle, q.view, k.view, v.view, tensor_view<const double, 4>(wo), dout.view,
+          tensor_view<const double, 3>(want_lse.view()), scale, c.causal, kvb_view,
+          tensor_view<double, 4>(want_dq.data(), dq.view.extents(), dq.view.strides()),
+          tensor_view<double, 4>(want_dk.data(), dk.view.extents(), dk.view.strides()),
+          tensor_view<double, 4>(want_dv.data(), dv.view.extents(), dv.view.strides()));
+
+      const mirrored<double, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage), d_dout(dout.storage),
+          d_dq(dq.storage), d_dk(dk.storage), d_dv(dv.storage);
+      const mirrored<double, 3> d_lse(lse);
+      const mirrored<std::int32_t, 1> d_kvb(kvb);
+      const gpu::dvector<const std::int32_t> d_kvb_view =
+          c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb.view());
+      gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale,
+                             c.causal, d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
+      check_storage_equal(read(d_o, o.storage), want_o, tol, tol);
+      check_storage_equal(read(d_lse, lse), want_lse, tol, tol);
+      const mirrored<double, 1> d_want_o(want_o);
+      const mirrored<double, 3> d_want_lse(want_lse);
+      gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
+                              d_want_o.on_device(wo), d_dout.on_device(dout.view),
+                              d_want_lse.on_device(want_lse.view()), scale, c.causal, d_kvb_view,
+                              d_dq.on_device(dq.view), d_dk.on_device(dk.view), d_dv.on_device(dv.view));
+      check_storage_equal(read(d_dq, dq.storage), want_dq, tol, tol);
+      check_storage_equal(read(d_dk, dk.storage), want_dk, tol, tol);
+      check_storage_equal(read(d_dv, dv.storage), want_dv, tol, tol);
+    }
   }
 }
 
