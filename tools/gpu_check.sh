@@ -12,9 +12,10 @@
 #          sanitizer passes, so a short lease still yields them.
 #
 # Every step is time-boxed inside one budget (SLIM_GPU_BUDGET seconds, default 540, so the whole script ends
-# inside a 600-second call); logs, JSON and a summary go to $OUT when set (the device tool brings them back),
-# else to build-gpu/logs. Without .gpu/ the programs are built here first — which needs slim's Debian
-# dependencies, absent from the device image, hence gpu_pack.sh.
+# inside a 600-second call); the whole log, the benchmarks' JSON and a summary go to $OUT when set (the device
+# tool brings them back: at most 8 files, so no more than 4 are written there), else to build-gpu/logs.
+# Without .gpu/ the programs are built here first — which needs slim's Debian dependencies, most likely absent
+# from the device image, hence gpu_pack.sh.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-all}"
@@ -23,8 +24,12 @@ case "$mode" in all | check | bench) ;; *)
   exit 2
   ;;
 esac
+# $OUT brings back at most 8 files: the whole output goes to one log there, the two benchmarks' JSON and the
+# summary beside it (4 files); each step's own log stays on the machine under $logs.
 out="${OUT:-build-gpu/logs}"
-mkdir -p "$out"
+logs="${TMPDIR:-/tmp}/slim_gpu_check"
+mkdir -p "$out" "$logs"
+exec > >(tee "$out/gpu_check.log") 2>&1
 deadline=$((SECONDS + ${SLIM_GPU_BUDGET:-540}))
 summary="$out/summary.txt"
 : >"$summary"
@@ -41,14 +46,14 @@ step() { # step SECONDS NAME COMMAND...: runs within the remaining budget; 77 = 
   fi
   echo "== $name (at most ${limit} s)"
   local t0=$SECONDS
-  timeout "$limit" "$@" 2>&1 | tee "$out/$name.log"
+  timeout "$limit" "$@" 2>&1 | tee "$logs/$name.log"
   local rc=${PIPESTATUS[0]}
   echo "== $name: exit $rc in $((SECONDS - t0)) s" | tee -a "$summary"
   if ((rc != 0 && rc != 77)); then status=1; fi
   return "$rc"
 }
 
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | tee "$out/gpu.txt"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1
 
 # ---- the programs: packed here by gpu_pack.sh, or built now ----
 if [ -x .gpu/bin/slim_tests_cuda_ops ]; then
@@ -73,7 +78,7 @@ EOF
   fi
   export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
   echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
-  ldd "$bin/slim_tests_cuda_ops" | grep -E "not found|cublas|cudart|benchmark|libstdc" | tee "$out/ldd.txt"
+  ldd "$bin/slim_tests_cuda_ops" | grep -E "not found|cublas|cudart|benchmark|libstdc"
   bench_bin="$bin/slim_bench_cuda"
 else
   echo "gpu_check.sh: no .gpu/ (bash tools/gpu_pack.sh, then carry .gpu): building here"
