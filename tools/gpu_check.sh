@@ -30,6 +30,8 @@ out="${OUT:-build-gpu/logs}"
 logs="${TMPDIR:-/tmp}/slim_gpu_check"
 mkdir -p "$out" "$logs"
 exec > >(tee "$out/gpu_check.log") 2>&1
+tee_pid=$!
+trap 'exec 1>&- 2>&-; wait "$tee_pid" 2>/dev/null' EXIT  # the log is complete before the call returns
 deadline=$((SECONDS + ${SLIM_GPU_BUDGET:-540}))
 summary="$out/summary.txt"
 : >"$summary"
