@@ -25,7 +25,7 @@ command -v ccache >/dev/null 2>&1 && launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cca
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLIM_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$archs" \
   -DSLIM_NATIVE=OFF -DSLIM_BUILD_TESTS=ON -DSLIM_BUILD_BENCHMARKS=ON -DSLIM_BUILD_EXAMPLES=OFF "${launcher[@]}" >/dev/null
 programs=(tests/cuda/slim_tests_cuda_checks tests/cuda/slim_tests_cuda_ops bench/slim_bench_cuda)
-cmake --build "$build" --target slim_tests_cuda_checks slim_tests_cuda_ops slim_bench_cuda -j "$(nproc)"
+cmake --build "$build" --target "${programs[@]##*/}" -j "$(nproc)"
 
 rm -rf .gpu
 mkdir -p .gpu/bin .gpu/lib

@@ -1177,6 +1177,78 @@ struct basic_heads4 {
 };
 using host_heads4 = basic_heads4<float>;
 
+/// One attention case: its shapes, and what it exercises beyond them.
+struct attn_case {
+  const char* name;
+  index_t b, s, l, hq, hkv, dh, pad;
+  bool causal;
+  std::vector<std::int32_t> kv_begin;  // empty: none
+  bool nan_key = false;                // k(0, 2, 0, 0) is NaN: the rows that see it come out NaN, as on the CPU
+  bool strided_kv_begin = false;       // kv_begin read with a stride of 2 (the odd entries are out of range)
+};
+enum class attn_grads { all, no_dk, no_dq };
+
+/// Forward against the oracle, then backward from the oracle's o and lse (so both sides start from the same
+/// forward state) into gradients that already hold values (backward accumulates), the absent one left out.
+template <class T>
+void check_attention_case(const attn_case& c, attn_grads g, double atol, double rtol, double grad_atol,
+                          double grad_rtol) {
+  const T scale = T(1) / std::sqrt(static_cast<T>(c.dh));
+  basic_heads4<T> q(c.b, c.s, c.hq, c.dh, c.pad), k(c.b, c.l, c.hkv, c.dh, c.pad), v(c.b, c.l, c.hkv, c.dh, c.pad),
+      o(c.b, c.s, c.hq, c.dh, c.pad), dout(c.b, c.s, c.hq, c.dh, c.pad), dq(c.b, c.s, c.hq, c.dh, c.pad),
+      dk(c.b, c.l, c.hkv, c.dh, c.pad), dv(c.b, c.l, c.hkv, c.dh, c.pad);
+  fill_uniform(q.storage, 131, -2, 2);
+  fill_uniform(k.storage, 132, -2, 2);
+  if (c.nan_key) k.view(0, 2, 0, 0) = std::numeric_limits<T>::quiet_NaN();
+  fill_uniform(v.storage, 133);
+  fill_uniform(o.storage, 134);
+  fill_uniform(dout.storage, 135);
+  fill_uniform(dq.storage, 136);
+  fill_uniform(dk.storage, 137);
+  fill_uniform(dv.storage, 138);
+  tensor<T, 3> lse({c.b, c.hq, c.s});
+  fill_uniform(lse, 139);
+  const index_t kvb_stride = c.strided_kv_begin ? 2 : 1;
+  tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size()) * kvb_stride});
+  for (index_t i = 0; i < kvb.size(); ++i) kvb.data()[i] = c.l + 1 + static_cast<std::int32_t>(i);  // invalid
+  for (std::size_t i = 0; i < c.kv_begin.size(); ++i) kvb.data()[static_cast<index_t>(i) * kvb_stride] = c.kv_begin[i];
+  const vector_view<std::int32_t> kvb_entries(kvb.data(), {static_cast<index_t>(c.kv_begin.size())}, {kvb_stride});
+  const vector_view<const std::int32_t> kvb_view =
+      c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb_entries);
+  const bool with_dq = g != attn_grads::no_dq, with_dk = g != attn_grads::no_dk;
+
+  tensor<T, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
+  tensor<T, 3> want_lse = lse;
+  const auto wo = same_place(want_o, o.storage, o.view);
+  oracle_kernels::attention_forward(oracle, q.view, k.view, v.view, scale, c.causal, kvb_view, wo, want_lse.view());
+  oracle_kernels::attention_backward(oracle, q.view, k.view, v.view, tensor_view<const T, 4>(wo), dout.view,
+                                     tensor_view<const T, 3>(want_lse.view()), scale, c.causal, kvb_view,
+                                     with_dq ? same_place(want_dq, dq.storage, dq.view) : tensor_view<T, 4>{},
+                                     with_dk ? same_place(want_dk, dk.storage, dk.view) : tensor_view<T, 4>{},
+                                     same_place(want_dv, dv.storage, dv.view));
+
+  const mirrored<T, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage), d_dout(dout.storage),
+      d_dq(dq.storage), d_dk(dk.storage), d_dv(dv.storage);
+  const mirrored<T, 3> d_lse(lse);
+  const mirrored<std::int32_t, 1> d_kvb(kvb);
+  const gpu::dvector<const std::int32_t> d_kvb_view =
+      c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb_entries);
+  gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale, c.causal,
+                         d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
+  check_storage_equal(read(d_o, o.storage), want_o, atol, rtol);
+  check_storage_equal(read(d_lse, lse), want_lse, atol, rtol);
+
+  const mirrored<T, 1> d_want_o(want_o);
+  const mirrored<T, 3> d_want_lse(want_lse);
+  gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
+                          d_want_o.on_device(wo), d_dout.on_device(dout.view), d_want_lse.on_device(want_lse.view()),
+                          scale, c.causal, d_kvb_view, with_dq ? d_dq.on_device(dq.view) : gpu::dheads<T>{},
+                          with_dk ? d_dk.on_device(dk.view) : gpu::dheads<T>{}, d_dv.on_device(dv.view));
+  check_storage_equal(read(d_dq, dq.storage), want_dq, grad_atol, grad_rtol);
+  check_storage_equal(read(d_dk, dk.storage), want_dk, grad_atol, grad_rtol);
+  check_storage_equal(read(d_dv, dv.storage), want_dv, grad_atol, grad_rtol);
+}
+
 // Forward: o sums ≤ 100 products per element and lse one log-sum-exp, in float on the device against
 // float-with-float on the oracle, in other orders: 2e-5 absolute / 1e-4 relative. Backward sums over every
 // query of a key's group (≤ 400 terms): 1e-4 absolute / 1e-4 relative.
@@ -1184,14 +1256,6 @@ constexpr double attn_atol = 2e-5, attn_rtol = 1e-4, attn_grad_atol = 1e-4, attn
 
 TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets, left padding, Dh up to 256",
           "[gpu][attention]") {
-  struct attn_case {
-    const char* name;
-    index_t b, s, l, hq, hkv, dh, pad;
-    bool causal;
-    std::vector<std::int32_t> kv_begin;  // empty: none
-    bool nan_key = false;                // k(0, 2, 0, 0) is NaN: the rows that see it come out NaN, as on the CPU
-    bool strided_kv_begin = false;       // kv_begin read with a stride of 2 (the odd entries are out of range)
-  };
   const std::vector<attn_case> cases = {
       {"1x1x1", 1, 1, 1, 1, 1, 1, 0, false, {}},
       {"causal, grouped heads", 2, 5, 5, 4, 2, 16, 0, true, {}},
@@ -1206,73 +1270,13 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
       {"grouped heads, rows that see nothing (S > L)", 2, 9, 4, 4, 2, 8, 0, true, {}},
       {"strided kv_begin, grouped heads", 3, 4, 11, 6, 2, 16, 1, true, {2, 0, 7}, false, true},
   };
-  enum class grads { all, no_dk, no_dq };
-  for (const attn_case& c : cases) {
-    for (const grads g : {grads::all, grads::no_dk, grads::no_dq}) {
-      SECTION(std::string(c.name) + (g == grads::all ? "" : g == grads::no_dk ? ", dq and dv only" : ", dk and dv only")) {
-        const float scale = 1.0f / std::sqrt(static_cast<float>(c.dh));
-        host_heads4 q(c.b, c.s, c.hq, c.dh, c.pad), k(c.b, c.l, c.hkv, c.dh, c.pad), v(c.b, c.l, c.hkv, c.dh, c.pad),
-            o(c.b, c.s, c.hq, c.dh, c.pad), dout(c.b, c.s, c.hq, c.dh, c.pad), dq(c.b, c.s, c.hq, c.dh, c.pad),
-            dk(c.b, c.l, c.hkv, c.dh, c.pad), dv(c.b, c.l, c.hkv, c.dh, c.pad);
-        fill_uniform(q.storage, 131, -2, 2);
-        fill_uniform(k.storage, 132, -2, 2);
-        if (c.nan_key) k.view(0, 2, 0, 0) = std::numeric_limits<float>::quiet_NaN();
-        fill_uniform(v.storage, 133);
-        fill_uniform(o.storage, 134);
-        fill_uniform(dout.storage, 135);
-        fill_uniform(dq.storage, 136);  // backward accumulates
-        fill_uniform(dk.storage, 137);
-        fill_uniform(dv.storage, 138);
-        tensor<float, 3> lse({c.b, c.hq, c.s});
-        fill_uniform(lse, 139);
-        const index_t kvb_stride = c.strided_kv_begin ? 2 : 1;
-        tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size()) * kvb_stride});
-        for (index_t i = 0; i < kvb.size(); ++i) kvb.data()[i] = c.l + 1 + static_cast<std::int32_t>(i);  // invalid
-        for (std::size_t i = 0; i < c.kv_begin.size(); ++i)
-          kvb.data()[static_cast<index_t>(i) * kvb_stride] = c.kv_begin[i];
-        const vector_view<std::int32_t> kvb_entries(kvb.data(), {static_cast<index_t>(c.kv_begin.size())},
-                                                    {kvb_stride});
-        const vector_view<const std::int32_t> kvb_view =
-            c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb_entries);
-        const bool with_dq = g != grads::no_dq, with_dk = g != grads::no_dk;
-
-        tensor<float, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
-        tensor<float, 3> want_lse = lse;
-        const auto wo = same_place(want_o, o.storage, o.view);
-        oracle_kernels::attention_forward(oracle, q.view, k.view, v.view, scale, c.causal, kvb_view, wo,
-                                          want_lse.view());
-        oracle_kernels::attention_backward(
-            oracle, q.view, k.view, v.view, tensor_view<const float, 4>(wo), dout.view,
-            tensor_view<const float, 3>(want_lse.view()), scale, c.causal, kvb_view,
-            with_dq ? same_place(want_dq, dq.storage, dq.view) : tensor_view<float, 4>{},
-            with_dk ? same_place(want_dk, dk.storage, dk.view) : tensor_view<float, 4>{},
-            same_place(want_dv, dv.storage, dv.view));
-
-        const mirrored<float, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage),
-            d_dout(dout.storage), d_dq(dq.storage), d_dk(dk.storage), d_dv(dv.storage);
-        const mirrored<float, 3> d_lse(lse);
-        const mirrored<std::int32_t, 1> d_kvb(kvb);
-        const gpu::dvector<const std::int32_t> d_kvb_view =
-            c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb_entries);
-        gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale,
-                               c.causal, d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
-        check_storage_equal(read(d_o, o.storage), want_o, attn_atol, attn_rtol);
-        check_storage_equal(read(d_lse, lse), want_lse, attn_atol, attn_rtol);
-
-        // backward from the oracle's o and lse, so both sides start from the same forward state
-        const mirrored<float, 1> d_want_o(want_o);
-        const mirrored<float, 3> d_want_lse(want_lse);
-        gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
-                                d_want_o.on_device(wo), d_dout.on_device(dout.view),
-                                d_want_lse.on_device(want_lse.view()), scale, c.causal, d_kvb_view,
-                                with_dq ? d_dq.on_device(dq.view) : gpu::dheads<float>{},
-                                with_dk ? d_dk.on_device(dk.view) : gpu::dheads<float>{}, d_dv.on_device(dv.view));
-        check_storage_equal(read(d_dq, dq.storage), want_dq, attn_grad_atol, attn_grad_rtol);
-        check_storage_equal(read(d_dk, dk.storage), want_dk, attn_grad_atol, attn_grad_rtol);
-        check_storage_equal(read(d_dv, dv.storage), want_dv, attn_grad_atol, attn_grad_rtol);
+  for (const attn_case& c : cases)
+    for (const attn_grads g : {attn_grads::all, attn_grads::no_dk, attn_grads::no_dq}) {
+      SECTION(std::string(c.name) +
+              (g == attn_grads::all ? "" : g == attn_grads::no_dk ? ", dq and dv only" : ", dk and dv only")) {
+        check_attention_case<float>(c, g, attn_atol, attn_rtol, attn_grad_atol, attn_grad_rtol);
       }
     }
-  }
   SECTION("kv_begin outside [0, L] throws naming the batch, before anything is written") {
     host_heads4 q(2, 3, 1, 8, 0), k(2, 4, 1, 8, 0), o(2, 3, 1, 8, 0);
     fill_uniform(q.storage, 141);
@@ -1300,68 +1304,17 @@ TEST_CASE("cuda attention forward and backward match scalar: GQA, causal offsets
 
 TEST_CASE("cuda attention in double matches scalar: blocks past 48 KB of shared memory, Dh up to 256",
           "[gpu][attention]") {
-  struct dcase {
-    const char* name;
-    index_t b, s, l, hq, hkv, dh;
-    bool causal;
-    std::vector<std::int32_t> kv_begin;
-  };
   // a forward block holds (16 + 2·32)·Dh + 32 values, a backward block (2·16 + 2·32)·Dh + 64 or more: in double
   // past 48 KB from Dh 64 backward and Dh 128 forward, ≈ 197 KB at Dh 256 (the H200 allows 227 KB)
-  const std::vector<dcase> cases = {
-      {"Dh 64, grouped heads, causal", 2, 40, 40, 4, 2, 64, true, {}},
-      {"Dh 128, KV-cache offset, left padding", 2, 9, 30, 2, 1, 128, true, {4, 0}},
-      {"Dh 256, not causal", 1, 20, 20, 2, 2, 256, false, {}},
+  const std::vector<attn_case> cases = {
+      {"Dh 64, grouped heads, causal", 2, 40, 40, 4, 2, 64, 0, true, {}},
+      {"Dh 128, KV-cache offset, left padding", 2, 9, 30, 2, 1, 128, 0, true, {4, 0}},
+      {"Dh 256, not causal", 1, 20, 20, 2, 2, 256, 0, false, {}},
   };
   // double on both sides, summed in other orders: far inside 1e-10
   constexpr double tol = 1e-10;
-  for (const dcase& c : cases) {
-    SECTION(c.name) {
-      const double scale = 1.0 / std::sqrt(static_cast<double>(c.dh));
-      basic_heads4<double> q(c.b, c.s, c.hq, c.dh, 0), k(c.b, c.l, c.hkv, c.dh, 0), v(c.b, c.l, c.hkv, c.dh, 0),
-          o(c.b, c.s, c.hq, c.dh, 0), dout(c.b, c.s, c.hq, c.dh, 0), dq(c.b, c.s, c.hq, c.dh, 0),
-          dk(c.b, c.l, c.hkv, c.dh, 0), dv(c.b, c.l, c.hkv, c.dh, 0);
-      fill_uniform(q.storage, 151, -2, 2);
-      fill_uniform(k.storage, 152, -2, 2);
-      fill_uniform(v.storage, 153);
-      fill_uniform(dout.storage, 154);
-      tensor<double, 3> lse({c.b, c.hq, c.s});
-      tensor<std::int32_t, 1> kvb({static_cast<index_t>(c.kv_begin.size())});
-      for (std::size_t i = 0; i < c.kv_begin.size(); ++i) kvb.data()[i] = c.kv_begin[i];
-      const vector_view<const std::int32_t> kvb_view =
-          c.kv_begin.empty() ? vector_view<const std::int32_t>{} : vector_view<const std::int32_t>(kvb.view());
-      tensor<double, 1> want_o = o.storage, want_dq = dq.storage, want_dk = dk.storage, want_dv = dv.storage;
-      tensor<double, 3> want_lse = lse;
-      const tensor_view<double, 4> wo(want_o.data(), o.view.extents(), o.view.strides());
-      oracle_kernels::attention_forward(oracle, q.view, k.view, v.view, scale, c.causal, kvb_view, wo,
-                                        want_lse.view());
-      oracle_kernels::attention_backward(
-          oracle, q.view, k.view, v.view, tensor_view<const double, 4>(wo), dout.view,
-          tensor_view<const double, 3>(want_lse.view()), scale, c.causal, kvb_view,
-          tensor_view<double, 4>(want_dq.data(), dq.view.extents(), dq.view.strides()),
-          tensor_view<double, 4>(want_dk.data(), dk.view.extents(), dk.view.strides()),
-          tensor_view<double, 4>(want_dv.data(), dv.view.extents(), dv.view.strides()));
-
-      const mirrored<double, 1> d_q(q.storage), d_k(k.storage), d_v(v.storage), d_o(o.storage), d_dout(dout.storage),
-          d_dq(dq.storage), d_dk(dk.storage), d_dv(dv.storage);
-      const mirrored<double, 3> d_lse(lse);
-      const mirrored<std::int32_t, 1> d_kvb(kvb);
-      const gpu::dvector<const std::int32_t> d_kvb_view =
-          c.kv_begin.empty() ? gpu::dvector<const std::int32_t>{} : d_kvb.on_device(kvb.view());
-      gpu::attention_forward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view), scale,
-                             c.causal, d_kvb_view, d_o.on_device(o.view), d_lse.on_device(lse.view()));
-      check_storage_equal(read(d_o, o.storage), want_o, tol, tol);
-      check_storage_equal(read(d_lse, lse), want_lse, tol, tol);
-      const mirrored<double, 1> d_want_o(want_o);
-      const mirrored<double, 3> d_want_lse(want_lse);
-      gpu::attention_backward(be(), d_q.on_device(q.view), d_k.on_device(k.view), d_v.on_device(v.view),
-                              d_want_o.on_device(wo), d_dout.on_device(dout.view),
-                              d_want_lse.on_device(want_lse.view()), scale, c.causal, d_kvb_view,
-                              d_dq.on_device(dq.view), d_dk.on_device(dk.view), d_dv.on_device(dv.view));
-      check_storage_equal(read(d_dq, dq.storage), want_dq, tol, tol);
-      check_storage_equal(read(d_dk, dk.storage), want_dk, tol, tol);
-      check_storage_equal(read(d_dv, dv.storage), want_dv, tol, tol);
-    }
+  for (const attn_case& c : cases) {
+    SECTION(c.name) { check_attention_case<double>(c, attn_grads::all, tol, tol, tol, tol); }
   }
 }
 

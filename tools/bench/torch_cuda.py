@@ -32,11 +32,13 @@ def main():
         print("torch_cuda.py: no CUDA device; nothing measured")
         return 0
     dev = torch.device("cpu" if smoke else "cuda")
-    # sizes: (copy elements, GEMM sizes, attention lengths, attention batch/heads/dh, bandwidth rows/cols, vocab)
-    if smoke:
-        n_copy, gemm_sizes, att_lens, (bsz, heads, dh), (r, c), vocab, ce_rows = 1 << 16, (64,), (32,), (1, 2, 16), (64, 32), 100, 16
-    else:
-        n_copy, gemm_sizes, att_lens, (bsz, heads, dh), (r, c), vocab, ce_rows = 1 << 27, (4096, 8192), (1024, 4096), (4, 16, 128), (16384, 4096), 32000, 4096
+    # the measured shapes (bench_cuda.cu's), or tiny ones for the smoke run
+    n_copy = 1 << 16 if smoke else 1 << 27  # elements of the copy that sets the bandwidth scale
+    gemm_sizes = (64,) if smoke else (4096, 8192)
+    att_lens = (32,) if smoke else (1024, 4096)
+    bsz, heads, dh = (1, 2, 16) if smoke else (4, 16, 128)
+    r, c = (64, 32) if smoke else (16384, 4096)  # rows, columns of the bandwidth-bound ops
+    vocab, ce_rows = (100, 16) if smoke else (32000, 4096)
 
     def timed(fn, reps=20):
         if smoke:

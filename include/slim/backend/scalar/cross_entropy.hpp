@@ -15,8 +15,6 @@
 
 namespace slim::backend::detail {
 
-/// Validates logits (N,V) (unit inner stride), targets (N) and every target: each lies in [0,V) or equals
-/// ignore_index, else throws naming the first bad position. Returns the number of counted rows.
 /// The shapes alone: logits (N,V) with a unit inner stride, targets (N) (any memory space: reads no data; the
 /// CUDA backend checks the targets themselves on the device).
 template <class T, class S>
@@ -27,6 +25,8 @@ void check_cross_entropy_shapes(const char* where, const tensor_view<const T, 2,
   require_shape(targets, {logits.extent(0)}, where, "targets");
 }
 
+/// Validates logits (N,V) (unit inner stride), targets (N) and every target: each lies in [0,V) or equals
+/// ignore_index, else throws naming the first bad position. Returns the number of counted rows.
 template <class T>
 index_t check_cross_entropy(const char* where, matrix_view<const T> logits, vector_view<const std::int32_t> targets,
                             std::int32_t ignore_index) {
