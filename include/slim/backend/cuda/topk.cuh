@@ -96,11 +96,14 @@ __global__ void topk_backward_kernel(index_t rows, index_t k, const std::int32_t
     for (index_t j = 0; j < k; ++j) dx[r * ldx + indices[r * ldi + j]] += dvalues[r * ldv + j];
 }
 
-/// Checks every index of an (N,k) int32 matrix against [0, cols) on the device.
-__global__ void topk_index_check_kernel(index_t rows, index_t k, const std::int32_t* indices, index_t ldi,
-                                        std::int32_t cols, unsigned long long* first_bad) {
+/// Checks every index of an (N,k) int32 matrix against [0, cols) on the device. A template, like every kernel
+/// here, so that two translation units of one program may both include this header (a plain __global__
+/// function defined in a header is defined twice at link time).
+template <class Index>
+__global__ void topk_index_check_kernel(index_t rows, index_t k, const Index* indices, index_t ldi, Index cols,
+                                        unsigned long long* first_bad) {
   for (index_t t = blockIdx.x * index_t{blockDim.x} + threadIdx.x; t < rows * k; t += index_t{gridDim.x} * blockDim.x) {
-    const std::int32_t v = indices[(t / k) * ldi + t % k];
+    const Index v = indices[(t / k) * ldi + t % k];
     if (v < 0 || v >= cols) atomicMin(first_bad, static_cast<unsigned long long>(t));
   }
 }
@@ -146,7 +149,7 @@ struct cuda_topk {
     if (rows * k == 0) return;
     position_check check(be);
     constexpr int threads = 256;
-    topk_index_check_kernel<<<flat_blocks(rows * k, threads), threads, 0, stream_of(be)>>>(
+    topk_index_check_kernel<std::int32_t><<<flat_blocks(rows * k, threads), threads, 0, stream_of(be)>>>(
         rows, k, indices.data_handle(), indices.stride(0), static_cast<std::int32_t>(dx.extent(1)),
         check.first_bad());
     check_launch("topk_index_check_kernel", __FILE__, __LINE__);
