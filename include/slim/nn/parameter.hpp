@@ -80,15 +80,15 @@ struct parameter {
 
 /// Zeroes every gradient of `module`.
 template <class Module>
-void zero_grad(Module& module) {
-  module.visit_parameters([](auto& p) { p.zero_grad(); });
+void zero_grad(Module& mod) {
+  mod.visit_parameters([](auto& p) { p.zero_grad(); });
 }
 
 /// Number of scalars in `module`'s parameters (trainable or not).
 template <class Module>
-index_t count_parameters(Module& module) {
+index_t count_parameters(Module& mod) {
   index_t n = 0;
-  module.visit_parameters([&](auto& p) { n += p.size(); });
+  mod.visit_parameters([&](auto& p) { n += p.size(); });
   return n;
 }
 
@@ -98,17 +98,17 @@ using parameter_snapshot = std::vector<tensor<T, 1>>;
 
 /// Copies the values of `module`'s parameters into `out` (resized to match).
 template <class T, class Module>
-void save_values(Module& module, parameter_snapshot<T>& out) {
+void save_values(Module& mod, parameter_snapshot<T>& out) {
   out.clear();
-  module.visit_parameters([&](parameter<T>& p) { out.push_back(p.value); });
+  mod.visit_parameters([&](parameter<T>& p) { out.push_back(p.value); });
 }
 
 /// Restores values saved by `save_values`; throws slim::error when the module's parameters differ in
 /// number or size from the snapshot.
 template <class T, class Module>
-void load_values(Module& module, const parameter_snapshot<T>& in) {
+void load_values(Module& mod, const parameter_snapshot<T>& in) {
   std::size_t i = 0;
-  module.visit_parameters([&](parameter<T>& p) {
+  mod.visit_parameters([&](parameter<T>& p) {
     require(i < in.size(), "slim::nn::load_values", "the snapshot has ", in.size(), " tensors, the module more");
     require(in[i].size() == p.size(), "slim::nn::load_values", "parameter ", p.name, " has ", p.size(),
             " values, the snapshot ", in[i].size());

@@ -37,8 +37,8 @@ class adam {
 
   /// Registers every trainable parameter of `module` (the module must outlive the optimiser).
   template <class Module>
-  void attach(Module& module) {
-    module.visit_parameters([&](nn::parameter<T>& p) {
+  void attach(Module& mod) {
+    mod.visit_parameters([&](nn::parameter<T>& p) {
       if (!p.trainable) return;
       slot s;
       s.param = &p;
