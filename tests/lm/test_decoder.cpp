@@ -502,6 +502,52 @@ TEST_CASE("LoRA: merged weights reproduce the adapter path; unmerge restores the
   CHECK(delta > 1e-2);
 }
 
+TEST_CASE("LoRA: effective_weight is the weight the layer applies, merged or not, bf16-stored or not", "[lm][lora]") {
+  using adapter = nn::lora<nn::q_proj, nn::down_proj>;
+  nn::decoder_lm<simd_b, adapter> m(tiny_config(), {.rank = 3, .alpha = 5, .seed = 2});
+  randomize(m, 8, 0.3);
+  auto& q = m.layer(1).proj(nn::projection::q_proj);
+  auto& k = m.layer(1).proj(nn::projection::k_proj);  // no adapter: the weight itself
+  tensor<float, 2> wq({q.out_features(), q.in_features()}), wk({k.out_features(), k.in_features()});
+  const std::vector<float> q_before(q.weight.value.begin(), q.weight.value.end());
+  q.effective_weight(wq.view());
+  k.effective_weight(wk.view());
+  CHECK(std::equal(q_before.begin(), q_before.end(), q.weight.value.begin()));  // the layer is left alone
+  CHECK(std::equal(wk.data(), wk.data() + wk.size(), k.weight.value.begin()));
+  // independently: W + (α/r)·B·A, summed here in double
+  double worst = 0, moved = 0;
+  for (index_t i = 0; i < q.out_features(); ++i)
+    for (index_t j = 0; j < q.in_features(); ++j) {
+      double acc = 0;
+      for (index_t r = 0; r < 3; ++r) acc += static_cast<double>(q.lora_b.matrix()(i, r)) * q.lora_a.matrix()(r, j);
+      const double want = q.weight.matrix()(i, j) + 5.0 / 3.0 * acc;
+      worst = std::max(worst, std::abs(wq(i, j) - want));
+      moved = std::max(moved, std::abs(want - q.weight.matrix()(i, j)));
+    }
+  CHECK(worst <= 1e-6);
+  CHECK(moved > 1e-2);  // the adapter is not zero, so the check above can fail
+  // merged, the weight already holds the delta: the same matrix comes back
+  m.merge_adapters();
+  tensor<float, 2> merged({q.out_features(), q.in_features()});
+  q.effective_weight(merged.view());
+  CHECK(std::equal(merged.data(), merged.data() + merged.size(), wq.data()));
+  m.unmerge_adapters();
+  // stored in bf16: the widened bf16 weight plus the delta
+  m.store_frozen_weights_bf16();
+  tensor<float, 2> w16({q.out_features(), q.in_features()});
+  q.effective_weight(w16.view());
+  worst = 0;
+  for (index_t i = 0; i < q.out_features(); ++i)
+    for (index_t j = 0; j < q.in_features(); ++j) {
+      const double base = static_cast<float>(bf16(q_before[static_cast<std::size_t>(i * q.in_features() + j)]));
+      worst = std::max(worst, std::abs(w16(i, j) - (base + (wq(i, j) - q_before[static_cast<std::size_t>(
+                                                                             i * q.in_features() + j)]))));
+    }
+  CHECK(worst <= 1e-6);
+  tensor<float, 2> wrong({q.out_features() + 1, q.in_features()});
+  CHECK_THROWS_AS(q.effective_weight(wrong.view()), slim::error);
+}
+
 TEST_CASE("LoRA: a frozen base stored in bf16 computes as the bf16-rounded float base", "[lm][lora]") {
   using adapter = nn::lora<nn::q_proj, nn::v_proj, nn::gate_proj>;
   nn::decoder_lm<simd_b, adapter> m(tiny_config(), {.rank = 2, .alpha = 4});

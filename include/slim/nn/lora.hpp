@@ -133,6 +133,17 @@ class lora_linear {
   }
   double scale() const noexcept { return scale_; }
 
+  /// Writes the weight this map applies to `out` (out, in), on the host: W (widened from bf16 when stored so),
+  /// plus scale·B·A when an adapter is present and not merged (summed in double, rounded once, as merge does).
+  /// What a copy of the model elsewhere (nn::cuda_decoder_lm on the GPU) multiplies by.
+  void effective_weight(matrix_view<T> out) const {
+    require_shape(out, {out_features(), in_features()}, "slim::nn::lora_linear::effective_weight", "out");
+    for (index_t i = 0; i < out_features(); ++i)
+      for (index_t j = 0; j < in_features(); ++j)
+        out(i, j) = weight_in_bf16() ? static_cast<T>(static_cast<float>(weight16()(i, j))) : weight.matrix()(i, j);
+    if (has_adapter() && !merged_) add_delta(out, 1.0);
+  }
+
   /// Copies the weight once into the layout x·Wᵀ reads (kernels<Backend>::pack_b), so that every inference
   /// forward product (x·Wᵀ outside training) until drop_packed() skips packing it — decoding multiplies each
   /// weight by one row per token. Results are bit-identical. The copy is dropped by anything that may change
@@ -270,9 +281,10 @@ class lora_linear {
     kernels_type::gemm(be, static_cast<T>(scale_), matrix_view<const T>(u), transpose(lora_b.matrix()), T(1), y);
   }
 
-  void add_delta(double sign) {
+  void add_delta(double sign) { add_delta(weight.matrix(), sign); }
+  /// w += sign·scale·B·A, each element's delta summed in double and added once.
+  void add_delta(matrix_view<T> w, double sign) const {
     const index_t out = out_features(), in = in_features(), r = rank();
-    const auto w = weight.matrix();
     const auto a = lora_a.matrix();
     const auto b = lora_b.matrix();
     std::vector<double> row(static_cast<std::size_t>(in));
